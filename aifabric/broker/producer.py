@@ -1,0 +1,149 @@
+"""Idempotent record producer that rides out a broker restart.
+
+librdkafka retries transient errors itself. Two failures need us: a memory-only broker that
+restarted has forgotten our topics (we recreate the ones this process ensured and resend),
+and an idempotent producer may hit a fatal error when the broker lost its producer state
+(we build a new producer and resend what was not acknowledged).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from aifabric.broker.admin import KafkaAdmin, known_topic
+from aifabric.broker.client import producer_config
+from aifabric.config import Settings
+from aifabric.errors import BrokerError
+from aifabric.records import Record, encode
+
+log = logging.getLogger("aifabric.broker.producer")
+
+_RESEND = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._MSG_TIMED_OUT}
+
+
+class RecordProducer:
+    """Publishes records keyed by series (one series, one partition, in order)."""
+
+    def __init__(self, settings: Settings, **overrides) -> None:
+        self.settings = settings
+        self._overrides = overrides
+        self._producer = self._new_producer()
+        self._admin = KafkaAdmin(settings)
+        self._lock = threading.Lock()
+        self._failed: list[tuple[str, bytes | None, bytes, list | None]] = []
+        self.delivered = 0
+        self.errors = 0
+
+    def _new_producer(self) -> Producer:
+        return Producer(producer_config(self.settings, error_cb=self._on_error, **self._overrides))
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            log.warning("producer fatal error, will rebuild: %s", err.str())
+        elif err.code() not in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+            log.debug("producer error: %s", err.str())
+
+    def _on_delivery(self, err: KafkaError | None, msg) -> None:
+        if err is None:
+            self.delivered += 1
+            return
+        self.errors += 1
+        with self._lock:
+            self._failed.append((msg.topic(), msg.key(), msg.value(), msg.headers()))
+
+    def send_raw(
+        self, topic: str, key: bytes | str | None, value: bytes, headers: list | dict | None = None
+    ) -> None:
+        """Queue one message; blocks briefly when the local queue is full."""
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    self._rebuild()
+                    continue
+                raise BrokerError(f"produce to {topic!r} failed: {exc.args[0].str()}") from None
+
+    def send(self, record: Record, topic: str) -> None:
+        self.send_raw(topic, record.key, encode(record))
+
+    def send_many(self, records: Iterable[Record], topic: str) -> int:
+        n = 0
+        for record in records:
+            self.send_raw(topic, record.key, encode(record))
+            n += 1
+            if n % 10000 == 0:
+                self._producer.poll(0)
+        return n
+
+    def poll(self, timeout: float = 0) -> None:
+        self._producer.poll(timeout)
+
+    def _rebuild(self) -> None:
+        """Replace a producer that hit a fatal (idempotence) error; requeue its undelivered messages."""
+        old = self._producer
+        self._producer = self._new_producer()
+        try:
+            old.purge(in_queue=True, in_flight=True)
+            old.flush(0)
+        except KafkaException:
+            pass
+
+    def _retry_failed(self) -> int:
+        with self._lock:
+            failed, self._failed = self._failed, []
+        if not failed:
+            return 0
+        topics = {topic for topic, *_ in failed}
+        try:
+            existing = self._admin.list_topics()
+        except BrokerError:
+            existing = set()
+        for topic in topics - existing:
+            spec = known_topic(topic)
+            if spec is not None:
+                log.info("topic %s vanished (broker restart?): recreating", topic)
+                self._admin.ensure_topic(spec.name, spec.partitions, spec.retention_ms)
+        fatal = self._producer_fatal()
+        if fatal:
+            self._rebuild()
+        for topic, key, value, headers in failed:
+            self.send_raw(topic, key, value, headers)
+        return len(failed)
+
+    def _producer_fatal(self) -> bool:
+        try:
+            self._producer.poll(0)
+        except KafkaException as exc:
+            return exc.args[0].fatal()
+        return False
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every queued message is acknowledged (acks=all), resending failures."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic())))
+            resent = self._retry_failed()
+            if remaining == 0 and resent == 0:
+                return
+            if time.monotonic() > deadline:
+                raise BrokerError(f"{remaining + resent} messages not acknowledged within {timeout}s")
+            if resent:
+                self.errors = 0
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.flush(timeout)
+
+    def __enter__(self) -> RecordProducer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,103 @@
+"""The ``aifabric`` command line: parses, builds settings, calls a facade."""
+
+from __future__ import annotations
+
+import sys
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aifabric.config import get_settings
+from aifabric.errors import AifabricError
+
+app = typer.Typer(help="aifabric: an AI Fabric for 5G/6G networks (DataOps + MLOps).", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command()
+def up(
+    simulators: bool = typer.Option(False, help="also start the NWDAF, RAN and edge simulators"),
+    timeout: float = typer.Option(180.0, help="seconds to wait for every part to be healthy"),
+) -> None:
+    """Start the embedded stack (broker, S3, MLflow, API) on loopback and wait until healthy."""
+    from aifabric.runtime import Stack
+
+    with console.status("starting the embedded stack…"):
+        status = Stack(get_settings()).up(timeout=timeout, simulators=simulators)
+    _print_status(status)
+
+
+@app.command()
+def down() -> None:
+    """Stop everything ``aifabric up`` started."""
+    from aifabric.runtime import Stack
+
+    stopped = Stack(get_settings()).down()
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+def status(json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """Report each part: endpoint, pid, healthy."""
+    from aifabric.runtime import Stack
+
+    st = Stack(get_settings()).status()
+    if json:
+        sys.stdout.write(orjson.dumps(st.model_dump(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _print_status(st)
+    raise typer.Exit(0 if st.healthy else 1)
+
+
+@app.command()
+def api(
+    host: str = typer.Option(None, help="bind address (default from settings: 127.0.0.1)"),
+    port: int = typer.Option(None, help="port (default from settings)"),
+) -> None:
+    """Serve the fabric API in the foreground."""
+    import uvicorn
+
+    from aifabric.fabric_api import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@app.command()
+def config() -> None:
+    """Print the effective configuration (secrets masked)."""
+    settings = get_settings()
+    sys.stdout.write(orjson.dumps(settings.resolved().public_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _print_status(st) -> None:
+    table = Table(title="aifabric stack")
+    for col in ("part", "endpoint", "pid", "embedded", "healthy"):
+        table.add_column(col)
+    for p in st.parts:
+        table.add_row(p.name, p.endpoint, str(p.pid or "-"), "yes" if p.embedded else "external",
+                      "[green]yes[/]" if p.healthy else "[red]no[/]")
+    Console().print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except AifabricError as exc:
+        console.print(f"[red]error:[/] {exc.detail}")
+        sys.exit(2)
+    except (TimeoutError, RuntimeError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

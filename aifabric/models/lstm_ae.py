@@ -1,0 +1,111 @@
+"""The paper's LSTM autoencoder: the first model definition.
+
+Input: sequences of 12 steps of (weekday, hour, minute, internet volume), standardised by a
+StandardScaler fitted on the training points. Encoder LSTM 32 -> LSTM 16 (the code), repeated 12
+times, decoder LSTM 16 -> LSTM 32, a per-step Dense back to the 4 features; MSE loss, Adam.
+Keras is imported inside the methods only: importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from aifabric.models.base import CALENDAR_FEATURES, EpochCallback, ModelDefinition
+
+__all__ = ["LSTMAutoencoder"]
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+class LSTMAutoencoder(ModelDefinition):
+    """LSTM 32 -> 16 encoder, two-layer LSTM 16 -> 32 decoder, per-step Dense output."""
+
+    name: ClassVar[str] = "lstm_ae"
+    features: ClassVar[tuple[str, ...]] = CALENDAR_FEATURES
+    window: ClassVar[int] = 12
+    default_params: ClassVar[dict[str, Any]] = {
+        "epochs": 5,
+        "batch_size": 64,
+        "learning_rate": 1e-3,
+        "encoder_units": [32, 16],
+        "decoder_units": [16, 32],
+        "patience": 0,  # early-stopping patience on val_loss; 0 = off
+        "seed": 42,
+    }
+
+    def build(self, params: dict[str, Any], n_features: int) -> Any:
+        """The Keras model, compiled."""
+        _quiet_tensorflow()
+        import keras
+
+        keras.utils.set_random_seed(int(params["seed"]))
+        inputs = keras.Input(shape=(self.window, n_features), name="windows")
+        x = inputs
+        enc = list(params["encoder_units"])
+        for i, units in enumerate(enc):
+            x = keras.layers.LSTM(units, return_sequences=i < len(enc) - 1, name=f"encoder_{i}")(x)
+        x = keras.layers.RepeatVector(self.window, name="repeat")(x)
+        for i, units in enumerate(params["decoder_units"]):
+            x = keras.layers.LSTM(units, return_sequences=True, name=f"decoder_{i}")(x)
+        outputs = keras.layers.TimeDistributed(keras.layers.Dense(n_features), name="reconstruction")(x)
+        model = keras.Model(inputs, outputs, name=self.name)
+        model.compile(optimizer=keras.optimizers.Adam(float(params["learning_rate"])), loss="mse")
+        return model
+
+    def fit(
+        self, train: np.ndarray, val: np.ndarray, params: dict[str, Any], on_epoch: EpochCallback | None
+    ) -> Any:
+        _quiet_tensorflow()
+        import keras
+
+        params = self.params(params)
+        model = self.build(params, train.shape[2])
+        callbacks: list[Any] = []
+        if on_epoch is not None:
+            callbacks.append(
+                keras.callbacks.LambdaCallback(
+                    on_epoch_end=lambda epoch, logs: on_epoch(
+                        epoch, {k: float(v) for k, v in (logs or {}).items()}
+                    )
+                )
+            )
+        if int(params["patience"]) > 0 and len(val):
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    patience=int(params["patience"]), restore_best_weights=True, monitor="val_loss"
+                )
+            )
+        model.fit(
+            train,
+            train,
+            validation_data=(val, val) if len(val) else None,
+            epochs=int(params["epochs"]),
+            batch_size=int(params["batch_size"]),
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks,
+        )
+        return model
+
+    def reconstruct(self, model: Any, windows: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(windows, batch_size=1024, verbose=0), dtype=np.float32)
+
+    def export_onnx(self, model: Any, path: Path) -> None:
+        _quiet_tensorflow()
+        import tensorflow as tf
+
+        spec = tf.TensorSpec((None, self.window, model.input_shape[-1]), tf.float32, name="windows")
+        model.export(str(path), format="onnx", input_signature=[spec], verbose=False)
+
+    def log_native_model(self, model: Any, onnx_path: Path, signature: Any) -> str:
+        import mlflow
+
+        info = mlflow.tensorflow.log_model(model, name="model", signature=signature)
+        return info.model_uri

@@ -1,0 +1,3 @@
+"""Imports every module that declares tables, so metadata is complete for migrations."""
+
+# Each subsystem adds its table module here.
