@@ -16,6 +16,28 @@ app = typer.Typer(help="aifabric: an AI Fabric for 5G/6G networks (DataOps + MLO
 console = Console(stderr=True)
 
 
+def _mount() -> None:
+    """Each subsystem owns its sub-commands; the root only mounts them."""
+    from aifabric.collector.cli import app as collections_app
+    from aifabric.collector.cli import topics_app
+    from aifabric.datasets.cli import app as data_app
+    from aifabric.k8s.cli import app as k8s_app
+    from aifabric.kfp_pipelines.cli import app as pipeline_app
+    from aifabric.kfp_pipelines.cli import train_app
+    from aifabric.serving.cli import app as deployments_app
+
+    app.add_typer(collections_app, name="collections")
+    app.add_typer(topics_app, name="topics")
+    app.add_typer(data_app, name="data")
+    app.add_typer(pipeline_app, name="pipeline")
+    app.add_typer(train_app, name="train")
+    app.add_typer(deployments_app, name="deployments")
+    app.add_typer(k8s_app, name="k8s")
+
+
+_mount()
+
+
 @app.command()
 def up(
     simulators: bool = typer.Option(False, help="also start the NWDAF, RAN and edge simulators"),
@@ -75,7 +97,9 @@ def api(
 def config() -> None:
     """Print the effective configuration (secrets masked)."""
     settings = get_settings()
-    sys.stdout.write(orjson.dumps(settings.resolved().public_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(
+        orjson.dumps(settings.resolved().public_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
+    )
 
 
 def _print_status(st) -> None:
@@ -83,8 +107,13 @@ def _print_status(st) -> None:
     for col in ("part", "endpoint", "pid", "embedded", "healthy"):
         table.add_column(col)
     for p in st.parts:
-        table.add_row(p.name, p.endpoint, str(p.pid or "-"), "yes" if p.embedded else "external",
-                      "[green]yes[/]" if p.healthy else "[red]no[/]")
+        table.add_row(
+            p.name,
+            p.endpoint,
+            str(p.pid or "-"),
+            "yes" if p.embedded else "external",
+            "[green]yes[/]" if p.healthy else "[red]no[/]",
+        )
     Console().print(table)
 
 

@@ -67,7 +67,9 @@ class KafkaAdmin:
             spec = TopicSpec(
                 name=name,
                 partitions=partitions or self.settings.kafka.default_partitions,
-                retention_ms=retention_ms if retention_ms is not None else self.settings.kafka.default_retention_ms,
+                retention_ms=retention_ms
+                if retention_ms is not None
+                else self.settings.kafka.default_retention_ms,
             )
         except ValueError as exc:
             raise InvalidRequest(f"bad topic spec for {name!r}: {exc}") from None
@@ -110,7 +112,8 @@ class KafkaAdmin:
 
     def describe_topic(self, name: str) -> TopicInfo:
         try:
-            meta = self._client.list_topics(topic=name, timeout=self.timeout)
+            # a metadata request naming the topic may auto-create it on some brokers: list all
+            meta = self._client.list_topics(timeout=self.timeout)
         except KafkaException as exc:
             raise BrokerError(f"cannot describe {name!r}: {exc.args[0].str()}") from None
         topic = meta.topics.get(name)

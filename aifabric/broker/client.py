@@ -36,6 +36,9 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "queue.buffering.max.kbytes": 262144,
         "message.timeout.ms": 120000,
         "retry.backoff.ms": 100,
+        # Topics are created by KafkaAdmin with their spec, never implicitly by a produce.
+        "allow.auto.create.topics": False,
+        "topic.metadata.propagation.max.ms": 5000,
     }
     return cfg | overrides
 

@@ -2,8 +2,10 @@
 
 librdkafka retries transient errors itself. Two failures need us: a memory-only broker that
 restarted has forgotten our topics (we recreate the ones this process ensured and resend),
-and an idempotent producer may hit a fatal error when the broker lost its producer state
-(we build a new producer and resend what was not acknowledged).
+and an idempotent producer whose producer id the broker forgot can livelock bumping its epoch
+(Tansu answers UNKNOWN_PRODUCER_ID forever) or hit a fatal error. When nothing is acknowledged
+for ``STALL_S`` seconds we build a new producer and resend what was not acknowledged
+(at-least-once: a purged in-flight message may have been written once already).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from aifabric.records import Record, encode
 
 log = logging.getLogger("aifabric.broker.producer")
 
-_RESEND = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._MSG_TIMED_OUT}
+STALL_S = 5.0
 
 
 class RecordProducer:
@@ -34,10 +36,11 @@ class RecordProducer:
         self._overrides = overrides
         self._producer = self._new_producer()
         self._admin = KafkaAdmin(settings)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # delivery callbacks may run inside our own calls
         self._failed: list[tuple[str, bytes | None, bytes, list | None]] = []
         self.delivered = 0
         self.errors = 0
+        self._progress_mark = (0, time.monotonic())
 
     def _new_producer(self) -> Producer:
         return Producer(producer_config(self.settings, error_cb=self._on_error, **self._overrides))
@@ -62,15 +65,27 @@ class RecordProducer:
         """Queue one message; blocks briefly when the local queue is full."""
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery
+                )
                 return
             except BufferError:
-                self._producer.poll(0.05)
+                self._serve(0.05)
+                self._check_stall()
             except KafkaException as exc:
-                if exc.args[0].fatal():
+                err = exc.args[0]
+                if err.fatal():
                     self._rebuild()
                     continue
-                raise BrokerError(f"produce to {topic!r} failed: {exc.args[0].str()}") from None
+                if err.code() in (
+                    KafkaError._UNKNOWN_TOPIC,
+                    KafkaError.UNKNOWN_TOPIC_OR_PART,
+                ) and known_topic(topic):
+                    # our topic vanished with a broker restart: keep it for the next flush round
+                    with self._lock:
+                        self._failed.append((topic, key, value, headers))
+                    return
+                raise BrokerError(f"produce to {topic!r} failed: {err.str()}") from None
 
     def send(self, record: Record, topic: str) -> None:
         self.send_raw(topic, record.key, encode(record))
@@ -81,11 +96,42 @@ class RecordProducer:
             self.send_raw(topic, record.key, encode(record))
             n += 1
             if n % 10000 == 0:
-                self._producer.poll(0)
+                self._serve(0)
         return n
 
     def poll(self, timeout: float = 0) -> None:
-        self._producer.poll(timeout)
+        self._serve(timeout)
+
+    def _serve(self, timeout: float, flush: bool = False) -> int:
+        """Serve delivery callbacks; a fatal idempotence error rebuilds the producer."""
+        try:
+            if flush:
+                return self._producer.flush(timeout)
+            self._producer.poll(timeout)
+        except KafkaException as exc:
+            if not exc.args[0].fatal():
+                raise BrokerError(f"producer failed: {exc.args[0].str()}") from None
+            log.warning("producer fatal error (%s): rebuilding", exc.args[0].str())
+            self._rebuild()
+        return len(self._producer)
+
+    def _check_stall(self) -> None:
+        """Recreate lost topics, then rebuild the producer, when acknowledgements stop coming."""
+        delivered, since = self._progress_mark
+        now = time.monotonic()
+        if self.delivered != delivered or len(self._producer) == 0:
+            self._progress_mark = (self.delivered, now)
+            return
+        if now - since > STALL_S / 2:
+            try:
+                self._admin.recreate_known()
+            except BrokerError:
+                return  # broker still down: keep waiting
+        if now - since > STALL_S:
+            log.warning("no acknowledgement for %.0fs: rebuilding the producer", now - since)
+            self._rebuild()
+            self._progress_mark = (self.delivered, now)
+            self._retry_failed()
 
     def _rebuild(self) -> None:
         """Replace a producer that hit a fatal (idempotence) error; requeue its undelivered messages."""
@@ -112,32 +158,23 @@ class RecordProducer:
             if spec is not None:
                 log.info("topic %s vanished (broker restart?): recreating", topic)
                 self._admin.ensure_topic(spec.name, spec.partitions, spec.retention_ms)
-        fatal = self._producer_fatal()
-        if fatal:
-            self._rebuild()
         for topic, key, value, headers in failed:
             self.send_raw(topic, key, value, headers)
         return len(failed)
-
-    def _producer_fatal(self) -> bool:
-        try:
-            self._producer.poll(0)
-        except KafkaException as exc:
-            return exc.args[0].fatal()
-        return False
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every queued message is acknowledged (acks=all), resending failures."""
         deadline = time.monotonic() + timeout
         while True:
-            remaining = self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic())))
+            remaining = self._serve(max(0.0, min(0.5, deadline - time.monotonic())), flush=True)
             resent = self._retry_failed()
             if remaining == 0 and resent == 0:
                 return
             if time.monotonic() > deadline:
                 raise BrokerError(f"{remaining + resent} messages not acknowledged within {timeout}s")
             if resent:
-                self.errors = 0
+                self._serve(0.2)  # back off while metadata of a recreated topic propagates
+            self._check_stall()
 
     def close(self, timeout: float = 30.0) -> None:
         self.flush(timeout)

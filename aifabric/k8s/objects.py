@@ -86,7 +86,9 @@ def s3_env() -> list[dict[str, Any]]:
     """S3 and MLflow settings: endpoint from the ConfigMap, credentials from the Secret."""
     return [
         _env_from("configMapKeyRef", "AIFABRIC_S3__ENDPOINT", FABRIC_CONFIGMAP, "s3-endpoint"),
-        _env_from("configMapKeyRef", "AIFABRIC_MLFLOW__TRACKING_URI", FABRIC_CONFIGMAP, "mlflow-tracking-uri"),
+        _env_from(
+            "configMapKeyRef", "AIFABRIC_MLFLOW__TRACKING_URI", FABRIC_CONFIGMAP, "mlflow-tracking-uri"
+        ),
         _env_from("secretKeyRef", "AIFABRIC_S3__ACCESS_KEY", S3_SECRET, "access-key"),
         _env_from("secretKeyRef", "AIFABRIC_S3__SECRET_KEY", S3_SECRET, "secret-key"),
     ]
@@ -331,7 +333,11 @@ def consumer_scaled_object(
             "labels": labels("data-consumer", name=name),
         },
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": consumer_name(isvc_name)},
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": consumer_name(isvc_name),
+            },
             "minReplicaCount": min_replicas,
             "maxReplicaCount": max_replicas,
             "pollingInterval": 15,
@@ -417,7 +423,7 @@ SAMPLE_DEPLOYMENT: dict[str, Any] = {
     "storage_uri": "models:/traffic-anomaly@champion",
     "model_name": "traffic-anomaly",
     "model_version": "champion",
-    "topics": ["telecom-italia.internet"],
+    "topics": ["telemetry.nwdaf"],
     "results_topic": "traffic-anomaly.results",
     "group_id": "traffic-anomaly-consumer",
     "bootstrap_servers": f"{KAFKA_CLUSTER}-kafka-bootstrap.{KAFKA_NAMESPACE}.svc:9092",
@@ -440,7 +446,9 @@ def _check_name(name: str) -> None:
 
 def _check_replicas(min_replicas: int, max_replicas: int) -> None:
     if min_replicas < 0 or max_replicas < 1 or min_replicas > max_replicas:
-        raise InvalidRequest(f"need 0 <= min_replicas <= max_replicas, >= 1; got {min_replicas}, {max_replicas}")
+        raise InvalidRequest(
+            f"need 0 <= min_replicas <= max_replicas, >= 1; got {min_replicas}, {max_replicas}"
+        )
 
 
 def _check_kafka(topics: list[str], results_topic: str, group_id: str, bootstrap_servers: str) -> None:

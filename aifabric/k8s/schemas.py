@@ -23,6 +23,9 @@ from aifabric.errors import AifabricError
 CRD_DIRS = ("kserve", "strimzi", "keda", "knative")
 _REF_PREFIX = "#/definitions/"
 
+# libyaml is ~6x faster on the 39,000-line InferenceService CRD.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 GVK = tuple[str, str, str]  # (group, version, kind); group "" is the core group
 
 
@@ -71,7 +74,7 @@ def crd_schemas(root: Path) -> dict[GVK, dict[str, Any]]:
     out: dict[GVK, dict[str, Any]] = {}
     for sub in CRD_DIRS:
         for path in sorted((root / sub).glob("*.yaml")):
-            for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader):
                 if not doc or doc.get("kind") != "CustomResourceDefinition":
                     continue
                 spec = doc["spec"]
@@ -96,7 +99,9 @@ def schema_for(gvk: GVK, root: Path) -> dict[str, Any] | None:
     # The API server checks a custom resource's metadata as ObjectMeta, not by the CRD.
     schema = copy.copy(crd)
     schema["properties"] = dict(crd.get("properties", {}))
-    schema["properties"]["metadata"] = {"$ref": _REF_PREFIX + "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+    schema["properties"]["metadata"] = {
+        "$ref": _REF_PREFIX + "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    }
     schema["properties"].setdefault("apiVersion", {"type": "string"})
     schema["properties"].setdefault("kind", {"type": "string"})
     schema["additionalProperties"] = False

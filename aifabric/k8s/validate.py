@@ -37,7 +37,8 @@ def validate_object(obj: Any, *, root: Path | None = None) -> list[Violation]:
     if not isinstance(obj, dict):
         return [Violation(kind="?", name="?", path="$", message="not a mapping")]
     kind = str(obj.get("kind") or "?")
-    name = str((obj.get("metadata") or {}).get("name") or "?") if isinstance(obj.get("metadata"), dict) else "?"
+    meta = obj.get("metadata")
+    name = str(meta.get("name") or "?") if isinstance(meta, dict) else "?"
     api_version = obj.get("apiVersion")
     if not isinstance(api_version, str) or not api_version or kind == "?":
         return [Violation(kind=kind, name=name, path="$", message="apiVersion and kind are required")]

@@ -7,8 +7,9 @@ windows with the trained object (``reconstruct``) and exports that object to ONN
 pipeline calibrates errors into probabilities (``aifabric.models.calibration``) and ships the
 result as a :class:`aifabric.models.bundle.ScoringBundle`.
 
-This module imports numpy only: the Data Consumer calls ``featurize`` on live records and must not
-pay for TensorFlow. Implementations import their training framework inside ``fit``/``export_onnx``.
+This module imports numpy (and aifabric.errors) only: the Data Consumer calls ``featurize`` on
+live records and must not pay for TensorFlow. Implementations import their training framework
+inside ``fit``/``export_onnx``.
 A user's own definition subclasses :class:`ModelDefinition` and is loaded by
 ``aifabric.models.registry``.
 """
@@ -24,6 +25,8 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
+
+from aifabric.errors import InvalidRequest
 
 __all__ = ["CALENDAR_FEATURES", "EpochCallback", "ModelDefinition", "sliding_windows"]
 
@@ -52,9 +55,14 @@ def local_ms(timestamps_ms: np.ndarray, tz: str) -> np.ndarray:
     return ts + offsets[inverse]
 
 
-def sliding_windows(features: np.ndarray, window: int) -> np.ndarray:
-    """(n, f) chronological rows -> (n - window + 1, window, f) float32 windows (empty if n < window)."""
-    x = np.asarray(features, dtype=np.float32)
+def sliding_windows(
+    features: np.ndarray, window: int, dtype: np.dtype | type | None = np.float32
+) -> np.ndarray:
+    """(n, f) chronological rows -> (n - window + 1, window, f) windows (empty if n < window).
+
+    ``dtype`` float32 by default (model input); ``None`` keeps the input's (e.g. int64 timestamps).
+    """
+    x = np.asarray(features, dtype=dtype)
     if x.shape[0] < window:
         return np.empty((0, window, x.shape[1]), dtype=np.float32)
     view = np.lib.stride_tricks.sliding_window_view(x, window, axis=0)  # (n-w+1, f, w)
@@ -90,7 +98,8 @@ class ModelDefinition(ABC):
         """Raw points of one series (chronological) -> ``(n, len(features))`` float32.
 
         The default knows ``weekday`` (Monday = 0), ``hour``, ``minute`` (wall clock in
-        ``timezone``) and ``value``; override for other features. Pure numpy, because the Data
+        ``timezone``), ``value`` and ``log_value`` (``log1p`` of the value, so that errors are
+        relative rather than absolute); override for other features. Pure numpy, because the Data
         Consumer calls it on live records.
         """
         ts = local_ms(timestamps_ms, self.timezone)
@@ -99,6 +108,7 @@ class ModelDefinition(ABC):
             "hour": lambda: (ts // MS_PER_HOUR) % 24,
             "minute": lambda: (ts // MS_PER_MINUTE) % 60,
             "value": lambda: np.asarray(values, dtype=np.float64),
+            "log_value": lambda: np.log1p(np.maximum(np.asarray(values, dtype=np.float64), 0.0)),
         }
         unknown = [f for f in self.features if f not in columns]
         if unknown:
@@ -113,7 +123,7 @@ class ModelDefinition(ABC):
         merged = dict(self.default_params)
         unknown = sorted(set(overrides or {}) - set(merged))
         if unknown:
-            raise ValueError(f"unknown parameters for {self.name}: {unknown}; known: {sorted(merged)}")
+            raise InvalidRequest(f"unknown parameters for {self.name}: {unknown}; known: {sorted(merged)}")
         merged.update(overrides or {})
         return merged
 
@@ -145,8 +155,13 @@ class ModelDefinition(ABC):
         The default logs the ONNX file (any framework can export one); frameworks with an MLflow
         flavour override this to log their native format, as the LSTM-AE does with Keras.
         """
+        from importlib.metadata import version
+
         import mlflow
         import onnx
 
-        info = mlflow.onnx.log_model(onnx.load(str(onnx_path)), name="model", signature=signature)
+        pins = [f"{pkg}=={version(pkg)}" for pkg in ("onnx", "onnxruntime", "numpy")]
+        info = mlflow.onnx.log_model(
+            onnx.load(str(onnx_path)), name="model", signature=signature, pip_requirements=pins
+        )
         return info.model_uri

@@ -48,7 +48,9 @@ class ScoringBundle(BaseModel):
     scaler_mean: list[float]
     scaler_scale: list[float]
     calibration: Calibration
-    threshold: float = Field(ge=0.0, le=1.0, description="probability at or above which a window is anomalous")
+    threshold: float = Field(
+        ge=0.0, le=1.0, description="probability at or above which a window is anomalous"
+    )
     onnx_file: str = "model.onnx"
     input_name: str
     output_name: str

@@ -2,7 +2,17 @@
 
 Input: sequences of 12 steps of (weekday, hour, minute, internet volume), standardised by a
 StandardScaler fitted on the training points. Encoder LSTM 32 -> LSTM 16 (the code), repeated 12
-times, decoder LSTM 16 -> LSTM 32, a per-step Dense back to the 4 features; MSE loss, Adam.
+times, decoder LSTM 16 -> LSTM 32, a per-step Dense back to the 4 features; MSE loss over all
+features, Adam.
+
+The anomaly score is the reconstruction MSE of the *volume* feature only. The calendar features
+are context: they are known exactly, and the decoder does not learn the minute sawtooth (its
+scaled MSE stays near 1.0 while the volume's falls to about 0.04), so counting them would bury
+the volume's error under a constant, uninformative term.
+
+``lstm_ae_log`` is the same network on ``log1p(volume)``: errors become relative, so anomalies
+at night weigh as much as in the evening peak.
+
 Keras is imported inside the methods only: importing this module costs nothing.
 """
 
@@ -16,7 +26,7 @@ import numpy as np
 
 from aifabric.models.base import CALENDAR_FEATURES, EpochCallback, ModelDefinition
 
-__all__ = ["LSTMAutoencoder"]
+__all__ = ["LSTMAutoencoder", "LogLSTMAutoencoder"]
 
 
 def _quiet_tensorflow() -> None:
@@ -30,12 +40,14 @@ class LSTMAutoencoder(ModelDefinition):
     name: ClassVar[str] = "lstm_ae"
     features: ClassVar[tuple[str, ...]] = CALENDAR_FEATURES
     window: ClassVar[int] = 12
+    score_features: ClassVar[tuple[str, ...]] = ("value",)
     default_params: ClassVar[dict[str, Any]] = {
-        "epochs": 5,
+        "epochs": 10,
         "batch_size": 64,
-        "learning_rate": 1e-3,
+        "learning_rate": 5e-3,
         "encoder_units": [32, 16],
         "decoder_units": [16, 32],
+        "input_noise": 0.0,  # std-dev of Gaussian noise on the scaled inputs while training (denoising)
         "patience": 0,  # early-stopping patience on val_loss; 0 = off
         "seed": 42,
     }
@@ -48,6 +60,8 @@ class LSTMAutoencoder(ModelDefinition):
         keras.utils.set_random_seed(int(params["seed"]))
         inputs = keras.Input(shape=(self.window, n_features), name="windows")
         x = inputs
+        if float(params["input_noise"]) > 0:
+            x = keras.layers.GaussianNoise(float(params["input_noise"]), name="denoise")(x)
         enc = list(params["encoder_units"])
         for i, units in enumerate(enc):
             x = keras.layers.LSTM(units, return_sequences=i < len(enc) - 1, name=f"encoder_{i}")(x)
@@ -94,6 +108,15 @@ class LSTMAutoencoder(ModelDefinition):
         )
         return model
 
+    def reconstruction_error(self, windows: np.ndarray, reconstructed: np.ndarray) -> np.ndarray:
+        """MSE per window over the ``score_features`` channels (the volume)."""
+        idx = [self.features.index(f) for f in self.score_features]
+        diff = (
+            np.asarray(windows, dtype=np.float64)[..., idx]
+            - np.asarray(reconstructed, dtype=np.float64)[..., idx]
+        )
+        return np.mean(diff * diff, axis=(1, 2))
+
     def reconstruct(self, model: Any, windows: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(windows, batch_size=1024, verbose=0), dtype=np.float32)
 
@@ -105,7 +128,20 @@ class LSTMAutoencoder(ModelDefinition):
         model.export(str(path), format="onnx", input_signature=[spec], verbose=False)
 
     def log_native_model(self, model: Any, onnx_path: Path, signature: Any) -> str:
+        """Log the Keras model; requirements are pinned from the running versions (inferring
+        them would re-import the model in a subprocess, seconds per run)."""
+        from importlib.metadata import version
+
         import mlflow
 
-        info = mlflow.tensorflow.log_model(model, name="model", signature=signature)
+        pins = [f"{pkg}=={version(pkg)}" for pkg in ("tensorflow-cpu", "keras", "numpy")]
+        info = mlflow.tensorflow.log_model(model, name="model", signature=signature, pip_requirements=pins)
         return info.model_uri
+
+
+class LogLSTMAutoencoder(LSTMAutoencoder):
+    """The same network on ``log1p(volume)``, so reconstruction errors are relative."""
+
+    name: ClassVar[str] = "lstm_ae_log"
+    features: ClassVar[tuple[str, ...]] = ("weekday", "hour", "minute", "log_value")
+    score_features: ClassVar[tuple[str, ...]] = ("log_value",)

@@ -23,7 +23,10 @@ from aifabric.models.base import ModelDefinition
 
 __all__ = ["DEFINITION_CLASS_FOR_NAME", "definition_path", "load_definition", "load_definition_file"]
 
-DEFINITION_CLASS_FOR_NAME = {"lstm_ae": "aifabric.models.lstm_ae:LSTMAutoencoder"}
+DEFINITION_CLASS_FOR_NAME = {
+    "lstm_ae": "aifabric.models.lstm_ae:LSTMAutoencoder",
+    "lstm_ae_log": "aifabric.models.lstm_ae:LogLSTMAutoencoder",
+}
 
 
 def definition_path(name_or_path: str) -> str:
@@ -90,11 +93,13 @@ def load_definition(name_or_path: str, file: Path | None = None) -> type[ModelDe
     """Resolve a definition class.
 
     Args:
-        name_or_path: a short name, ``"package.module:Class"``, or (with ``file``) ``"anything:Class"``.
+        name_or_path: a short name, ``"package.module:Class"``, or (with ``file``) ``"module:Class"``,
+            ``"module:"`` or a bare name (then the file's only definition class is taken).
         file: an uploaded module; the class is looked up in it.
     """
     if file is not None:
-        return load_definition_file(file, name_or_path.rpartition(":")[2] or None)
+        class_name = name_or_path.rpartition(":")[2] if ":" in name_or_path else ""
+        return load_definition_file(file, class_name or None)
     path = definition_path(name_or_path)
     module_name, _, class_name = path.partition(":")
     try:

@@ -18,8 +18,8 @@ def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 def kafka_ready(bootstrap: str, timeout: float = 1.0) -> bool:
     """A metadata round trip, not just an open port."""
-    from confluent_kafka.admin import AdminClient
     from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
 
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     if not tcp_open(host, int(port)):

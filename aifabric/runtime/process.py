@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -110,14 +111,14 @@ class ManagedProcess:
             if self.spec.ready():
                 return
             time.sleep(0.05)
-        raise TimeoutError(f"{self.spec.name} not ready after {self.spec.ready_timeout}s; see {self.spec.log_file}")
+        raise TimeoutError(
+            f"{self.spec.name} not ready after {self.spec.ready_timeout}s; see {self.spec.log_file}"
+        )
 
     def stop(self) -> None:
         if self.proc is None:
             return
         if self.proc.poll() is None:
             stop_pid(self.proc.pid, self.spec.stop_timeout)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL was already sent
             self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL already sent
-            pass

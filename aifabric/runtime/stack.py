@@ -150,8 +150,15 @@ class Stack:
             alive = bool(rec.pid and pid_alive(rec.pid))
             parts.append(
                 PartStatus(
-                    name=name, endpoint=rec.endpoint, embedded=True, pid=rec.pid if alive else None,
-                    healthy=alive, restarts=rec.restarts, log_file=rec.log_file,
+                    name=name,
+                    endpoint=rec.endpoint,
+                    embedded=True,
+                    pid=rec.pid if alive else None,
+                    healthy=alive,
+                    restarts=rec.restarts,
+                    log_file=rec.log_file,
                 )
             )
-        return StackStatus(running=state is not None, supervisor_pid=state.supervisor_pid if state else None, parts=parts)
+        return StackStatus(
+            running=state is not None, supervisor_pid=state.supervisor_pid if state else None, parts=parts
+        )

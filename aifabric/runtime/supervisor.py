@@ -52,7 +52,9 @@ def default_stages(settings: Settings, extra: list[ServiceSpec] | None = None) -
     stages = [first]
     if settings.embedded("mlflow"):
         stages.append([services.mlflow_spec(settings)])
-    stages.append([services.api_spec(settings), *(extra or [])])
+    from aifabric.collector.__main__ import collector_spec
+
+    stages.append([services.api_spec(settings), collector_spec(settings), *(extra or [])])
     return [s for s in stages if s]
 
 
@@ -132,7 +134,9 @@ class Supervisor:
                 if due is None:
                     backoff = min(MAX_BACKOFF, 2.0**p.restarts)
                     next_try[p.spec.name] = now + backoff
-                    log.warning("%s exited (code %s); restarting in %.0fs", p.spec.name, p.proc.returncode, backoff)
+                    log.warning(
+                        "%s exited (code %s); restarting in %.0fs", p.spec.name, p.proc.returncode, backoff
+                    )
                     continue
                 if now < due:
                     continue

@@ -1,0 +1,84 @@
+"""``python -m aifabric.collector``: the collector as a long-lived process.
+
+Serves ``GET /health`` (200 while the reconcile loop is healthy, 503 otherwise) on loopback at
+``--port`` (default: API port + 13). SIGTERM stops every adapter (upstream subscriptions are
+deleted) but keeps job states, so the next start resumes the running jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from aifabric.adapters.httpserver import JsonHttpServer, Response
+from aifabric.collector.runner import Collector
+from aifabric.config import LOOPBACK, Settings, get_settings
+
+COLLECTOR_PORT_OFFSET = 13
+
+
+def collector_port(settings: Settings) -> int:
+    return settings.api.port + COLLECTOR_PORT_OFFSET
+
+
+def collector_spec(settings: Settings):
+    """The :class:`aifabric.runtime.ServiceSpec` that runs the collector beside the API."""
+    import sys
+
+    from aifabric.runtime import ServiceSpec
+    from aifabric.runtime.health import http_ok
+    from aifabric.runtime.services import settings_env
+
+    url = f"http://{LOOPBACK}:{collector_port(settings)}"
+    return ServiceSpec(
+        name="collector",
+        argv=[sys.executable, "-m", "aifabric.collector", "--port", str(collector_port(settings))],
+        env=settings_env(settings),
+        log_file=settings.log_dir / "collector.log",
+        endpoint=url,
+        ready=lambda: http_ok(f"{url}/health"),
+        ready_timeout=60,
+        stop_timeout=20,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="aifabric Data Collector")
+    parser.add_argument("--host", default=LOOPBACK)
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--tick", type=float, default=0.2, help="seconds between reconcile passes")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from aifabric.persistence import init_db, make_engine, session_factory
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved().sql.url.get_secret_value())
+    init_db(engine)
+    collector = Collector(settings, session_factory(engine), tick_s=args.tick).start()
+
+    def health(req, rest) -> Response:
+        body = {
+            "status": "ok" if collector.last_error is None else "degraded",
+            "streams": len(collector.live),
+        }
+        if collector.last_error:
+            body["error"] = collector.last_error
+        return Response(200 if collector.last_error is None else 503, body)
+
+    server = JsonHttpServer(args.host, args.port or collector_port(settings), name="collector")
+    server.route("GET", "/health", health)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    server.start()
+    logging.getLogger("aifabric.collector").info("collector on %s", server.url)
+    done.wait()
+    server.stop()
+    collector.stop()
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Datasets: the Milan loader and generator, CSV/Parquet/record onboarding, versions in S3 + SQL."""

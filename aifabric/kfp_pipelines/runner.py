@@ -1,0 +1,167 @@
+"""Run the training pipeline: locally through ``kfp.local`` or on a Kubeflow cluster via ``kfp.Client``.
+
+Configuration picks the runner (``settings.kfp.host`` empty = local); nothing else branches on
+local versus cluster. Either way the runner first creates the MLflow run (so its id and link are
+known at once and training progress shows in the MLflow UI), then passes its id in the config.
+
+Local runs execute each component as a subprocess of the current interpreter
+(``SubprocessRunner(use_venv=False)``); the components read endpoints from ``AIFABRIC_*``
+variables, which :func:`run_local` sets for the duration of the run from ``settings``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from aifabric.config import Settings
+from aifabric.kfp_pipelines.config import PipelineConfig
+from aifabric.kfp_pipelines.steps import RegisterResult, code_version
+
+__all__ = ["LocalRunResult", "create_mlflow_run", "mlflow_run_url", "run_local", "submit_cluster"]
+
+
+class LocalRunResult(BaseModel):
+    model_config = {"protected_namespaces": ()}
+
+    mlflow_run_id: str
+    registered: RegisterResult
+    wall_seconds: float
+
+
+def mlflow_run_url(settings: Settings, run_id: str, experiment_id: str) -> str:
+    """Link to the run in the MLflow UI."""
+    base = settings.resolved().mlflow.tracking_uri.rstrip("/")
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def _experiment_id(client, name: str) -> str:
+    """Get or create the experiment; two runs starting at once may race to create it."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def create_mlflow_run(settings: Settings, config: PipelineConfig) -> tuple[str, str]:
+    """Create the run every step logs into; returns ``(run_id, experiment_id)``."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.resolved().mlflow.tracking_uri)
+    client = mlflow.MlflowClient()
+    experiment_id = _experiment_id(client, config.experiment)
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{config.model_name or config.definition}-{config.dataset}",
+        tags={"tenant": config.tenant, "dataset": config.dataset, "definition": config.definition},
+    )
+    for key in ("dataset", "definition", "metric", "val_fraction", "test_fraction", "threshold"):
+        client.log_param(run.info.run_id, key, getattr(config, key))
+    client.log_param(run.info.run_id, "gate", config.gate.model_dump_json())
+    return run.info.run_id, experiment_id
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """kfp.local streams every task's log to stdout; keep stdout for results (fd level, so
+    subprocess output follows too)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def _component_env(settings: Settings) -> Iterator[None]:
+    """``AIFABRIC_*`` for the component subprocesses, restored afterwards (not thread-safe)."""
+    from aifabric.runtime.services import settings_env
+
+    env = {**settings_env(settings), "TF_CPP_MIN_LOG_LEVEL": "2", "MLFLOW_ENABLE_TELEMETRY": "false"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_local(
+    settings: Settings, config: PipelineConfig, pipeline_root: Path | None = None
+) -> LocalRunResult:
+    """Run the pipeline through ``kfp.local`` and return what was registered.
+
+    Marks the MLflow run FINISHED or FAILED at the end.
+    """
+    from kfp import local
+
+    from aifabric.kfp_pipelines.pipeline import training_pipeline
+
+    started = time.perf_counter()
+    if not config.mlflow_run_id:
+        run_id, _ = create_mlflow_run(settings, config)
+        config = config.model_copy(update={"mlflow_run_id": run_id})
+    if not config.code_version:
+        config = config.model_copy(update={"code_version": code_version()})
+    root = pipeline_root or settings.data_dir / "kfp-local"
+    root.mkdir(parents=True, exist_ok=True)
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.resolved().mlflow.tracking_uri)
+    client = mlflow.MlflowClient()
+    with _component_env(settings), _stdout_to_stderr():
+        try:
+            local.init(
+                runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True
+            )
+            task = training_pipeline(config=config.model_dump_json())
+            registered = RegisterResult.model_validate_json(task.output)
+        except BaseException:
+            client.set_terminated(config.mlflow_run_id, "FAILED")
+            raise
+        client.set_terminated(config.mlflow_run_id, "FINISHED")
+    return LocalRunResult(
+        mlflow_run_id=config.mlflow_run_id, registered=registered, wall_seconds=time.perf_counter() - started
+    )
+
+
+def submit_cluster(settings: Settings, config: PipelineConfig) -> str:
+    """Submit the pipeline to the Kubeflow Pipelines endpoint ``settings.kfp.host``; return the KFP run id."""
+    import kfp
+
+    from aifabric.kfp_pipelines.pipeline import training_pipeline
+
+    if not settings.kfp.host:
+        raise ValueError("settings.kfp.host is empty: no Kubeflow Pipelines endpoint configured")
+    if not config.mlflow_run_id:
+        run_id, _ = create_mlflow_run(settings, config)
+        config = config.model_copy(update={"mlflow_run_id": run_id})
+    client = kfp.Client(host=settings.kfp.host)
+    run = client.create_run_from_pipeline_func(
+        training_pipeline,
+        arguments={"config": config.model_dump_json()},
+        experiment_name=config.experiment,
+        run_name=f"{config.definition}-{config.dataset}",
+    )
+    return run.run_id

@@ -1,0 +1,1 @@
+"""The Data Consumer: a Kafka-fed KServe transformer (windows, preprocessing, results)."""

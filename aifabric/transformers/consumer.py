@@ -1,0 +1,445 @@
+"""The Data Consumer: a KServe transformer that is also fed by Kafka.
+
+One process, two entrances, one preprocessing:
+
+* **Kafka loop** (a thread started with the model): joins consumer group ``AIFABRIC_CONSUMER_GROUP``
+  on ``AIFABRIC_CONSUMER_TOPICS`` (topics may be shared with other deployments: each deployment
+  has its own group), keeps a sliding window per series (:mod:`aifabric.transformers.windows`),
+  sends each micro-batch of windows to the predictor in one binary call and publishes one
+  :class:`aifabric.records.ScoreResult` per window to ``AIFABRIC_RESULTS_TOPIC`` (key = series key).
+  Offsets are committed only after the results are acknowledged (at-least-once). Records that
+  cannot be used (malformed, a metric the deployment does not score, late beyond the bound) go to
+  ``<topic>.dlq`` with the reason. Predictor outages are retried with backoff without committing.
+* **HTTP** (the KServe transformer contract): ``/v1/models/NAME:predict`` with
+  ``{"instances": [record, ...]}`` or a CloudEvent carrying a record (what a Knative KafkaSource
+  pushes) -> preprocess to windows -> predictor -> ``{"predictions": [result, ...]}``.
+
+Preprocessing comes from the model, not from this code: the bundle (definition, features,
+window, scaler) is fetched from the predictor (``/aifabric/models/NAME/bundle``), and the
+definition's own ``featurize`` runs on live points.
+
+State and rebalancing: windows live in memory, keyed by series, and belong to the partition the
+series arrives on. When partitions are assigned (start, restart after a crash, or a partition
+moving between replicas) the consumer rewinds each partition by up to ``AIFABRIC_CONSUMER_REWIND``
+messages before its committed offset and replays them as warm-up (history only: no results, no
+dead letters), so the first windows after the move are complete rather than missing. Revoked
+partitions' series are dropped. A partition holding more than ``rewind / (window - 1)`` series
+falls back to a warm-up of one window for the series the rewind did not reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from kserve import InferRequest, Model
+from kserve.errors import InvalidInput
+
+from aifabric.broker import BatchConsumer, Message, RecordProducer, dead_letter
+from aifabric.config import Settings, get_settings
+from aifabric.errors import BrokerError
+from aifabric.models.bundle import ScoringBundle
+from aifabric.records import InvalidRecord, Record, format_timestamp, series_key
+from aifabric.serving.predictor import json_body
+from aifabric.transformers.scoring import PredictorClient, PredictorRejected, PredictorUnavailable
+from aifabric.transformers.windows import Point, SeriesWindows, WindowBatch
+
+__all__ = ["ConsumerConfig", "DataConsumer", "RewindingConsumer", "main", "parse_point"]
+
+log = logging.getLogger("aifabric.transformers.consumer")
+
+_FIELDS = frozenset(("source", "metric_id", "labels", "timestamp", "value"))
+MAX_BACKOFF = 5.0
+
+
+class ConsumerConfig:
+    """The Kafka side of one deployment (from environment variables in ``main``)."""
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        results_topic: str,
+        metric_ids: Sequence[str] = (),
+        max_batch: int = 5000,
+        poll_timeout: float = 0.02,
+        rewind: int = 4096,
+        max_lateness_ms: int = 3_600_000,
+    ) -> None:
+        if not topics:
+            raise ValueError("no input topics (AIFABRIC_CONSUMER_TOPICS is empty)")
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.results_topic = results_topic
+        self.metric_ids = frozenset(metric_ids)
+        self.max_batch = max_batch
+        self.poll_timeout = poll_timeout
+        self.rewind = rewind
+        self.max_lateness_ms = max_lateness_ms
+
+    @classmethod
+    def from_env(cls, model_name: str) -> ConsumerConfig:
+        env = os.environ
+        split = lambda v: [s.strip() for s in v.split(",") if s.strip()]  # noqa: E731
+        return cls(
+            topics=split(env.get("AIFABRIC_CONSUMER_TOPICS", "")),
+            group_id=env.get("AIFABRIC_CONSUMER_GROUP") or f"{model_name}-consumer",
+            results_topic=env.get("AIFABRIC_RESULTS_TOPIC") or f"{model_name}.results",
+            metric_ids=split(env.get("AIFABRIC_CONSUMER_METRICS", "")),
+            max_batch=int(env.get("AIFABRIC_CONSUMER_MAX_BATCH", "5000")),
+            rewind=int(env.get("AIFABRIC_CONSUMER_REWIND", "4096")),
+            max_lateness_ms=int(env.get("AIFABRIC_CONSUMER_MAX_LATENESS_MS", "3600000")),
+        )
+
+
+def parse_point(raw: bytes | None, metric_ids: frozenset[str] = frozenset()) -> tuple[str, int, float]:
+    """A record's (series key, epoch ms, value); raise :class:`InvalidRecord` with the reason.
+
+    The fast path checks the common shape with orjson alone; anything unusual goes through
+    :meth:`Record.parse`, which either accepts it or names the field and the reason.
+    """
+    if raw is None:
+        raise InvalidRecord("<payload>", "empty message (tombstone)")
+    try:
+        d = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecord("<payload>", f"not valid JSON ({exc})") from None
+    try:
+        if type(d) is not dict or d.keys() != _FIELDS:
+            raise ValueError
+        value, labels = d["value"], d["labels"]
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise ValueError
+        if not (
+            type(labels) is str or (type(labels) is dict and all(type(v) is str for v in labels.values()))
+        ):
+            raise ValueError
+        ts = datetime.fromisoformat(d["timestamp"])
+        if ts.tzinfo is None or not d["source"] or not d["metric_id"]:
+            raise ValueError
+        key = series_key(d["source"], d["metric_id"], labels)
+        metric = d["metric_id"]
+        point = (key, int(ts.timestamp() * 1000), float(value))
+    except (ValueError, TypeError, AttributeError):
+        record = Record.parse(d)  # raises InvalidRecord with the precise reason
+        metric = record.metric_id
+        point = (record.key, record.epoch_ms, float(record.value))
+    if metric_ids and metric not in metric_ids:
+        raise InvalidRecord(
+            "metric_id", f"{metric!r} is not scored by this deployment ({', '.join(sorted(metric_ids))})"
+        )
+    return point
+
+
+class RewindingConsumer(BatchConsumer):
+    """A :class:`BatchConsumer` that replays a little history on assignment (see module docstring)."""
+
+    def __init__(self, settings: Settings, config: ConsumerConfig, on_revoke: Any = None) -> None:
+        super().__init__(settings, config.group_id, config.topics)
+        self.rewind = config.rewind
+        self.warmup_until: dict[tuple[str, int], int] = {}
+        self._revoke_cb = on_revoke
+        self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    def _on_assign(self, consumer, partitions) -> None:
+        try:
+            committed = consumer.committed(partitions, timeout=10)
+        except Exception as exc:  # KafkaException: fall back to the committed offsets as they are
+            log.warning("cannot read committed offsets (%s): no warm-up replay", exc)
+            return
+        for tp in committed:
+            if tp.offset >= 0 and self.rewind > 0:
+                low, _high = consumer.get_watermark_offsets(tp, timeout=5)
+                self.warmup_until[(tp.topic, tp.partition)] = tp.offset
+                tp.offset = max(low, tp.offset - self.rewind)
+        consumer.assign(committed)
+        log.info("assigned %s", [(tp.topic, tp.partition, tp.offset) for tp in committed])
+
+    def _on_revoke(self, consumer, partitions) -> None:
+        gone = [(tp.topic, tp.partition) for tp in partitions]
+        for origin in gone:
+            self.warmup_until.pop(origin, None)
+            self._pending.pop(origin, None)
+        if self._revoke_cb:
+            self._revoke_cb(gone)
+        log.info("revoked %s", gone)
+
+    def is_warmup(self, m: Message) -> bool:
+        return m.offset < self.warmup_until.get((m.topic, m.partition), -1)
+
+    def commit(self) -> None:
+        """Commit, but never move a partition back into its warm-up range."""
+        for origin, offset in list(self._pending.items()):
+            if offset <= self.warmup_until.get(origin, -1):
+                del self._pending[origin]
+        super().commit()
+
+
+class DataConsumer(Model):
+    """The Kafka-fed KServe transformer of one deployment."""
+
+    def __init__(
+        self,
+        name: str,
+        predictor_host: str,
+        config: ConsumerConfig | None = None,
+        settings: Settings | None = None,
+        load_timeout: float = 120.0,
+    ) -> None:
+        super().__init__(name)
+        self.predictor = PredictorClient(predictor_host, name)
+        self.config = config
+        self.settings = settings or get_settings()
+        self.load_timeout = load_timeout
+        self.bundle: ScoringBundle | None = None
+        self.model_version = ""
+        self.registered_name = ""
+        self._http_windows: SeriesWindows | None = None
+        self._http_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stats = {"consumed": 0, "scored": 0, "dead_lettered": 0, "duplicates": 0, "retries": 0}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def load(self) -> bool:
+        """Fetch the bundle from the predictor (waiting for it to come up)."""
+        deadline = time.monotonic() + self.load_timeout
+        while True:
+            try:
+                resp = self.predictor.get(self.predictor.bundle_url)
+                if resp.status_code == 200:
+                    break
+                reason = f"{resp.status_code}: {resp.text[:200]}"
+            except PredictorUnavailable as exc:
+                reason = str(exc)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"predictor bundle not available after {self.load_timeout}s: {reason}")
+            time.sleep(0.05)
+        info = resp.json()
+        self.registered_name, self.model_version = info["model_name"], info["model_version"]
+        bundle = ScoringBundle.model_validate(info["bundle"])
+        workdir = self.settings.data_dir / "serving" / "consumer" / self.name / self.model_version
+        bundle.save(workdir)
+        if bundle.definition_file:
+            file_resp = self.predictor.get(self.predictor.file_url(bundle.definition_file))
+            (Path(workdir) / bundle.definition_file).write_bytes(file_resp.content)
+        self.bundle = bundle
+        lateness = self.config.max_lateness_ms if self.config else 3_600_000
+        self._http_windows = SeriesWindows(bundle, lateness)
+        self.ready = True
+        return True
+
+    def start(self) -> None:
+        """Called by ``ModelServer``: start the Kafka loop if this transformer has topics."""
+        if self.config is not None and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self.run_loop, name="kafka-loop", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the batch in hand (publish and commit), then leave the group."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self.ready = False
+
+    # -- Kafka loop ---------------------------------------------------------------------------
+
+    def run_loop(self) -> None:
+        assert self.config is not None and self.bundle is not None
+        windows = SeriesWindows(self.bundle, self.config.max_lateness_ms)
+        producer = RecordProducer(self.settings)
+        consumer = RewindingConsumer(self.settings, self.config, on_revoke=windows.drop)
+        log.info(
+            "consuming %s as group %s -> %s",
+            self.config.topics,
+            self.config.group_id,
+            self.config.results_topic,
+        )
+        try:
+            while not self._stop.is_set():
+                try:
+                    msgs = consumer.poll_batch(self.config.max_batch, self.config.poll_timeout)
+                except BrokerError as exc:
+                    log.warning("poll failed: %s", exc)
+                    self._stop.wait(1.0)
+                    continue
+                if msgs:
+                    self._handle_batch(msgs, windows, producer, consumer)
+        finally:
+            consumer.close()
+            producer.close(timeout=10)
+            self.predictor.close()
+
+    def _handle_batch(
+        self,
+        msgs: list[Message],
+        windows: SeriesWindows,
+        producer: RecordProducer,
+        consumer: RewindingConsumer,
+    ) -> None:
+        cfg = self.config
+        assert cfg is not None
+        self.stats["consumed"] += len(msgs)
+        points = []
+        for m in msgs:
+            warm = consumer.is_warmup(m)
+            try:
+                key, ts, value = parse_point(m.value, cfg.metric_ids)
+            except InvalidRecord as exc:
+                if not warm:
+                    self._dead_letter(producer, m, str(exc))
+                continue
+            points.append(Point(key, ts, value, (m.topic, m.partition), not warm, m))
+        batch = windows.add(points)
+        self.stats["duplicates"] += batch.duplicates
+        for rej in batch.rejected:
+            if rej.point.emit:
+                self._dead_letter(producer, rej.point.ref, rej.reason)
+        if len(batch):
+            scores = self._score_with_retry(batch, producer, points)
+            if scores is None:
+                return  # stopping while the predictor is down: nothing committed, redelivered later
+            for value, key in self._results(batch, scores):
+                producer.send_raw(cfg.results_topic, key, value)
+            self.stats["scored"] += len(batch)
+        while True:
+            try:
+                producer.flush(30)
+                consumer.commit()
+                return
+            except BrokerError as exc:
+                log.warning("publish/commit failed, retrying: %s", exc)
+                if self._stop.wait(1.0):
+                    return
+
+    def _score_with_retry(self, batch: WindowBatch, producer: RecordProducer, points: list[Point]):
+        backoff = 0.1
+        while True:
+            try:
+                return self.predictor.score(batch.windows)
+            except PredictorUnavailable as exc:
+                self.stats["retries"] += 1
+                log.warning(
+                    "predictor unavailable, retrying in %.1fs (offsets not committed): %s", backoff, exc
+                )
+            except PredictorRejected as exc:
+                # The model refused windows built from its own bundle: dead-letter the records
+                # that would have been scored, with the reason, rather than loop forever.
+                for p in points:
+                    if p.emit:
+                        self._dead_letter(producer, p.ref, str(exc))
+                return ([], [], [])
+            if self._stop.wait(backoff):
+                return None
+            backoff = min(MAX_BACKOFF, backoff * 2)
+
+    def _results(self, batch: WindowBatch, scores) -> list[tuple[bytes, str]]:
+        errors, probs, flags = scores
+        now = format_timestamp(datetime.now(UTC))
+        out = []
+        for i, key in enumerate(batch.keys[: len(errors)]):
+            end = datetime.fromtimestamp(batch.end_ms[i] / 1000, UTC)
+            out.append(
+                (
+                    orjson.dumps(
+                        {
+                            "series_key": key,
+                            "window_end": format_timestamp(end),
+                            "reconstruction_error": float(errors[i]),
+                            "anomaly_probability": float(probs[i]),
+                            "anomaly": bool(flags[i]),
+                            "model_name": self.registered_name,
+                            "model_version": self.model_version,
+                            "value": batch.last_values[i],
+                            "scored_at": now,
+                        }
+                    ),
+                    key,
+                )
+            )
+        return out
+
+    def _dead_letter(self, producer: RecordProducer, m: Message, reason: str) -> None:
+        self.stats["dead_lettered"] += 1
+        dead_letter(
+            producer,
+            m.topic,
+            m.value or b"",
+            reason,
+            key=m.key,
+            partition=m.partition,
+            offset=m.offset,
+            stage="consumer",
+        )
+
+    # -- HTTP (KServe transformer contract) ------------------------------------------------------
+
+    async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> WindowBatch:
+        """Raw records (V1 ``instances`` or a CloudEvent's data) -> windows of their series."""
+        if isinstance(payload, InferRequest):
+            raise InvalidInput("send raw records as V1 {'instances': [record, ...]} or as a CloudEvent")
+        payload = json_body(payload)
+        has_instances = isinstance(payload, dict) and "instances" in payload
+        records = payload["instances"] if has_instances else payload
+        if isinstance(records, dict):
+            records = [records]
+        if not isinstance(records, list) or not records:
+            raise InvalidInput("expected a record, a list of records or {'instances': [record, ...]}")
+        metric_ids = self.config.metric_ids if self.config else frozenset()
+        points = []
+        for i, rec in enumerate(records):
+            try:
+                key, ts, value = parse_point(orjson.dumps(rec), metric_ids)
+            except InvalidRecord as exc:
+                raise InvalidInput(f"record [{i}]: {exc}") from None
+            points.append(Point(key, ts, value))
+        assert self._http_windows is not None
+        with self._http_lock:
+            batch = self._http_windows.add(points)
+        if batch.rejected:
+            raise InvalidInput(f"record rejected: {batch.rejected[0].reason}")
+        return batch
+
+    async def predict(self, payload: WindowBatch, headers: dict[str, str] | None = None) -> dict:
+        if not len(payload):
+            return {"predictions": []}
+        try:
+            scores = await self.predictor.ascore(payload.windows)
+        except PredictorUnavailable as exc:
+            from kserve.errors import InferenceError
+
+            raise InferenceError(str(exc), status=503) from None
+        return {"predictions": [orjson.loads(v) for v, _ in self._results(payload, scores)]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from kserve import model_server
+
+    from aifabric.serving.server import serve_models
+
+    parser = argparse.ArgumentParser(parents=[model_server.parser], description="aifabric Data Consumer")
+    parser.add_argument("--no_kafka", action="store_true", help="HTTP only (behind a Knative KafkaSource)")
+    args, _ = parser.parse_known_args(argv)
+    if not args.predictor_host:
+        parser.error("--predictor_host is required")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = None if args.no_kafka else ConsumerConfig.from_env(args.model_name)
+    model = DataConsumer(args.model_name, args.predictor_host, config)
+    model.load()
+    serve_models([model], args.http_port, predictor_host=args.predictor_host)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Collector throughput: records/s normalised and published by one adapter process, and the
+upstream calls saved by topic sharing.
+
+Runs against a real Tansu broker (started here on a free loopback port, or ``--bootstrap``).
+Measured paths, each on payloads built once up front:
+
+- ``nwdaf``: NWDAF notifications (array form) with many ``nwPerfs`` entries, through
+  ``NwdafAdapter.ingest`` (parse, validate, normalise, encode, produce), then flush (acks=all);
+- ``flexric``: E2SM-KPM indications with many nodes x periods x measurements, same path;
+- ``*_send_batch``: the same with librdkafka's ``produce_batch`` (a ``send_batch`` proposed
+  for ``RecordProducer``; the adapters' Kafka sink uses it when the producer has it);
+- ``*_normalise``: the normalise step alone (no broker), for reference;
+- ``sharing``: N identical collection requests through the collector against the NWDAF
+  simulator: upstream subscriptions and notifications with sharing vs. one stream per request.
+
+Usage: ``python bench/collector_throughput.py [--json] [--records 1000000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aifabric.adapters.base import KafkaSink, StreamParams, build_config
+from aifabric.config import Settings
+
+NW_PERF_TYPES = ["NUM_OF_UE", "SESS_SUCC_RATIO", "HO_SUCC_RATIO", "GNB_ACTIVE_RATIO", "GNB_COMPUTING_USAGE"]
+KPM = ["DRB.UEThpDl", "DRB.UEThpUl", "DRB.RlcSduDelayDl", "DRB.PdcpSduVolumeDL", "DRB.PdcpSduVolumeUL",
+       "RRU.PrbTotDl", "RRU.PrbTotUl", "RRU.PrbUsedDl", "RRU.PrbUsedUl", "RRU.PrbAvailDl"]  # fmt: skip
+
+
+def nwdaf_payload(cells: int, t_ms: int) -> bytes:
+    ts = datetime.fromtimestamp(t_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+    perfs = []
+    for c in range(cells):
+        area = {"ncgis": [{"plmnId": {"mcc": "001", "mnc": "01"}, "nrCellId": f"{c + 1:09x}"}]}
+        for i, kind in enumerate(NW_PERF_TYPES):
+            value = {"absoluteNum": 100 + c % 50} if i == 0 else {"relativeRatio": 90 + (c + i) % 10}
+            perfs.append({"networkArea": area, "nwPerfType": kind, **value})
+    event = {"event": "NETWORK_PERFORMANCE", "timeStampGen": ts, "nwPerfs": perfs}
+    return orjson.dumps([{"subscriptionId": "bench", "eventNotifications": [event]}])
+
+
+def kpm_payload(nodes: int, periods: int, t_ms: int) -> bytes:
+    inds = []
+    for n in range(nodes):
+        rows = [
+            [(n * 7 + r * 3 + j) % 500 + (0.5 if j < 3 else 0) for j in range(len(KPM))]
+            for r in range(periods)
+        ]
+        inds.append(
+            {
+                "e2node": {"ngran_node": "gNB", "mcc": "001", "mnc": "01", "nb_id": n + 1, "cu_du_id": None},
+                "collectStartTime": t_ms * 1000,
+                "granulPeriod": 100,
+                "measInfoList": KPM,
+                "measData": rows,
+            }
+        )
+    return orjson.dumps(inds)
+
+
+def batching_producer(settings: Settings, **overrides):
+    """``RecordProducer`` plus the ``send_batch`` proposed for ``aifabric.broker`` (produce_batch)."""
+    from aifabric.broker import RecordProducer
+
+    class BatchingProducer(RecordProducer):
+        def send_batch(self, topic: str, items: list[tuple[str, bytes]], chunk: int = 10_000) -> None:
+            for i in range(0, len(items), chunk):
+                msgs = [{"key": k, "value": v} for k, v in items[i : i + chunk]]
+                try:
+                    self._producer.produce_batch(topic, msgs, on_delivery=self._on_delivery)
+                except BufferError:
+                    msgs = [{**m, "_error": "queue full"} for m in msgs]
+                for m in msgs:
+                    if "_error" in m:  # not queued (local queue full): the one-by-one path waits
+                        self.send_raw(topic, m["key"], m["value"])
+                self._producer.poll(0)
+
+    return BatchingProducer(settings, **overrides)
+
+
+class NullSink:
+    def publish(self, items) -> None:
+        pass
+
+    def dead_letter(self, raw, reason) -> None:
+        raise AssertionError(reason)
+
+
+def measure(
+    settings: Settings, kind: str, payloads: list[bytes], metrics: list[str], config: dict, publish: bool,
+    batch: bool = False,
+) -> dict:  # fmt: skip
+    from aifabric.broker import KafkaAdmin, RecordProducer
+
+    cls, cfg = build_config(config)
+    topic = f"bench.{kind}.{int(time.time() * 1000)}"
+    producer = None
+    if publish:
+        KafkaAdmin(settings).ensure_topic(topic, partitions=3)
+        tuning = {"linger.ms": 20, "compression.type": "lz4"}
+        producer = batching_producer(settings, **tuning) if batch else RecordProducer(settings, **tuning)
+        sink = KafkaSink(producer, topic, cls.source)
+    else:
+        sink = NullSink()
+    adapter = cls(cfg, StreamParams(stream_id="bench", topic=topic, metrics=metrics, period_s=1), sink)
+    adapter.ingest(payloads[0])  # warm-up (imports, caches)
+    if producer is not None:
+        producer.flush()
+    adapter.records = 0
+    started = time.perf_counter()
+    for p in payloads:
+        adapter.ingest(p)
+    if producer is not None:
+        producer.flush(120)
+    elapsed = time.perf_counter() - started
+    if producer is not None:
+        assert producer.delivered >= adapter.records, "not every record was acknowledged"
+        KafkaAdmin(settings).delete_topic(topic)
+    return {
+        "records": adapter.records,
+        "seconds": round(elapsed, 3),
+        "records_per_s": round(adapter.records / elapsed),
+    }
+
+
+def sharing(settings: Settings, requests: int, seconds: float) -> dict:
+    from aifabric.adapters.simulators.nwdaf_sim import NwdafSimulator
+    from aifabric.collector import service
+    from aifabric.collector.models import CollectionCreate
+    from aifabric.collector.runner import Collector
+    from aifabric.persistence import init_db, make_engine, session_factory
+
+    sim = NwdafSimulator(cells=4).start()
+    engine = make_engine(settings.resolved().sql.url.get_secret_value())
+    init_db(engine)
+    sessions = session_factory(engine)
+    collector = Collector(settings, sessions).start()
+    try:
+        stop = datetime.now(UTC) + timedelta(seconds=seconds)
+        body = CollectionCreate(
+            source="core",
+            metrics=["NUM_OF_UE"],
+            period_s=1,
+            stop=stop,
+            adapter={"type": "nwdaf", "api_root": sim.url},
+        )
+        with sessions() as session:
+            topics = {service.create_collection(session, settings, body).topic for _ in range(requests)}
+        deadline = time.monotonic() + seconds + 10
+        while time.monotonic() < deadline:
+            with sessions() as session:
+                if (
+                    service.list_collections(session, state="running").count == 0
+                    and sim.snapshot()["deleted"]
+                ):
+                    break
+            time.sleep(0.2)
+        stats = sim.snapshot()
+    finally:
+        collector.stop()
+        sim.stop()
+        engine.dispose()
+    shared_calls = stats["created"] + stats["deleted"] + stats["notifications"]
+    return {
+        "requests": requests,
+        "topics": len(topics),
+        "upstream_subscriptions": stats["created"],
+        "upstream_calls_shared": shared_calls,
+        "upstream_calls_unshared": shared_calls * requests,
+        "upstream_calls_saved": shared_calls * (requests - 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--records", type=int, default=1_000_000, help="records per measured path")
+    parser.add_argument("--bootstrap", default="", help="use this Kafka instead of starting Tansu")
+    parser.add_argument("--share-requests", type=int, default=5)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="aifabric-bench-") as tmp:
+        from aifabric.runtime import ManagedProcess
+        from aifabric.runtime.services import broker_spec
+        from tests.conftest import free_port_block
+
+        settings = Settings(
+            data_dir=Path(tmp), kafka={"port": free_port_block(), "bootstrap_servers": args.bootstrap}
+        )
+        broker = None
+        if not args.bootstrap:
+            broker = ManagedProcess(broker_spec(settings))
+            broker.start()
+            broker.wait_ready()
+        try:
+            t0 = int(time.time() * 1000)
+            cells = 2000  # 10,000 records per notification
+            nw = [nwdaf_payload(cells, t0 + i * 1000) for i in range(max(1, args.records // (cells * 5)))]
+            kp = [kpm_payload(100, 10, t0 + i * 1000) for i in range(max(1, args.records // 10_000))]
+            nw_cfg = {"type": "nwdaf", "api_root": "http://127.0.0.1:9"}
+            kp_cfg = {"type": "flexric", "forwarder_url": "http://127.0.0.1:9"}
+            result = {
+                "nwdaf_normalise": measure(settings, "nwdaf", nw, NW_PERF_TYPES, nw_cfg, publish=False),
+                "flexric_normalise": measure(settings, "flexric", kp, KPM, kp_cfg, publish=False),
+                "nwdaf": measure(settings, "nwdaf", nw, NW_PERF_TYPES, nw_cfg, publish=True),
+                "flexric": measure(settings, "flexric", kp, KPM, kp_cfg, publish=True),
+                "nwdaf_send_batch": measure(
+                    settings, "nwdaf", nw, NW_PERF_TYPES, nw_cfg, publish=True, batch=True
+                ),
+                "flexric_send_batch": measure(settings, "flexric", kp, KPM, kp_cfg, publish=True, batch=True),
+                "sharing": sharing(settings, args.share_requests, 4.0),
+                "goal_records_per_s": 100_000,
+            }
+        finally:
+            if broker is not None:
+                broker.stop()
+    if args.json:
+        print(orjson.dumps(result).decode())
+        return
+    names = (
+        "nwdaf",
+        "flexric",
+        "nwdaf_send_batch",
+        "flexric_send_batch",
+        "nwdaf_normalise",
+        "flexric_normalise",
+    )
+    for name in names:
+        r = result[name]
+        print(
+            f"{name:18s} {r['records']:>9,d} records in {r['seconds']:6.2f}s"
+            f" = {r['records_per_s']:>9,d} records/s"
+        )
+    s = result["sharing"]
+    print(
+        f"sharing: {s['requests']} identical requests -> {s['topics']} topic, "
+        f"{s['upstream_subscriptions']} upstream subscription; upstream calls "
+        f"{s['upstream_calls_shared']} instead of {s['upstream_calls_unshared']} "
+        f"(saved {s['upstream_calls_saved']})"
+    )
+
+
+if __name__ == "__main__":
+    main()

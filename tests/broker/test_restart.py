@@ -1,0 +1,58 @@
+"""Recovery after a restart of the memory-only broker: topics recreated, clients carry on."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from aifabric.broker import BatchConsumer, KafkaAdmin, RecordProducer
+from aifabric.records import decode
+from aifabric.runtime import ManagedProcess
+from aifabric.runtime.services import broker_spec
+from tests.broker.test_kafka import drain, make_records
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    """A broker of this test's own, so restarting it disturbs nobody."""
+    settings = make_settings(tmp_path)
+    proc = ManagedProcess(broker_spec(settings))
+    proc.start()
+    proc.wait_ready()
+    yield settings, proc
+    proc.stop()
+
+
+def test_clients_recover_after_broker_restart(own_broker) -> None:
+    settings, proc = own_broker
+    name = "restart-topic"
+    KafkaAdmin(settings).ensure_topic(name, partitions=2)
+    producer = RecordProducer(settings)
+    consumer = BatchConsumer(settings, "g-restart", [name])
+    try:
+        producer.send_many(make_records(100, cells=4), name)
+        producer.flush()
+        before = drain(consumer, 100)
+        assert len(before) == 100
+        consumer.commit()
+
+        proc.stop()  # everything in memory is gone
+        proc.start()
+        proc.wait_ready()
+
+        later = make_records(300, cells=4)[200:]
+        producer.send_many(later, name)
+        producer.flush(timeout=90)  # recreates the topic and resends
+        assert name in KafkaAdmin(settings).list_topics()
+        assert KafkaAdmin(settings).describe_topic(name).partitions == 2
+
+        after = drain(consumer, 100, deadline_s=90)
+        assert sorted(decode(m.value).value for m in after) == list(range(200, 300))
+        consumer.commit()
+    finally:
+        consumer.close()
+        producer.close(timeout=5)

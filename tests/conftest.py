@@ -1,0 +1,118 @@
+"""Session fixtures: one real service each (broker, S3, MLflow, API; PostgreSQL), started once.
+
+The embedded stack runs in-process through the same :class:`Supervisor` that ``aifabric up``
+uses, on free loopback ports and a temporary data dir, and is stopped at session end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from aifabric.config import Settings
+from aifabric.runtime import Supervisor, bootstrap_storage, default_stages
+
+REPO = Path(__file__).resolve().parents[1]
+SPECS = Path(os.environ.get("AIFABRIC_SPECS_DIR", REPO.parent / "shared" / "specs"))
+PG_ADMIN_URL = os.environ.get("AIFABRIC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port_block(size: int = 1) -> int:
+    """A random base port with ``size`` consecutive free ports after it."""
+    for _ in range(200):
+        base = 20000 + secrets.randbelow(35000)
+        if all(_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no free port block on loopback")
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        kafka={"port": free_port_block()},
+        s3={"port": free_port_block(12)},
+        mlflow={"port": free_port_block()},
+        api={"port": free_port_block()},
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def specs_dir() -> Path:
+    if not SPECS.is_dir():
+        pytest.skip(f"official schemas not found at {SPECS} (../shared/specs is absent in this checkout)")
+    return SPECS
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory) -> Settings:
+    """Settings of the session's embedded stack (not yet started)."""
+    return make_settings(tmp_path_factory.mktemp("stack"))
+
+
+@pytest.fixture(scope="session")
+def stack(stack_settings: Settings) -> Iterator[Settings]:
+    """The running embedded stack (broker, S3, MLflow, API); yields resolved settings."""
+    sup = Supervisor(
+        stack_settings,
+        default_stages(stack_settings),
+        after_stage=lambda i: bootstrap_storage(stack_settings) if i == 0 else None,
+    )
+    sup.start()
+    try:
+        yield stack_settings.resolved()
+    finally:
+        sup.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(stack: Settings) -> Settings:
+    """Settings whose Kafka is the session's Tansu broker."""
+    return stack
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session, dropped at the end."""
+    name = "aifabric_test_" + secrets.token_hex(4)
+    try:
+        conn = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable (.ci/run starts it): {exc}")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request, tmp_path) -> str:
+    """Runs a test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return request.getfixturevalue("pg_url")
