@@ -26,4 +26,6 @@ def current(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return MigrationContext.configure(
+            conn, opts={"version_table": "aifabric_alembic_version"}
+        ).get_current_revision()

@@ -27,6 +27,7 @@ class ServiceSpec(BaseModel):
     ready: Callable[[], bool]
     ready_timeout: float = 60.0
     stop_timeout: float = 10.0
+    prepare: Callable[[], None] | None = None
 
 
 def stop_pid(pid: int, timeout: float, group: bool = True) -> bool:
@@ -74,12 +75,15 @@ class ManagedProcess:
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
         self.started_at = 0.0
+        self.ready_after: float | None = None
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
     def start(self) -> None:
+        if self.spec.prepare is not None:
+            self.spec.prepare()
         self.spec.log_file.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.spec.log_file, "ab", buffering=0)  # noqa: SIM115 - handed to the child
         try:
@@ -109,6 +113,7 @@ class ManagedProcess:
                     f"during start-up; see {self.spec.log_file}"
                 )
             if self.spec.ready():
+                self.ready_after = time.monotonic() - self.started_at
                 return
             time.sleep(0.05)
         raise TimeoutError(

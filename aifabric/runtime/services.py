@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from sqlalchemy import create_engine, make_url, text
 
 from aifabric.config import LOOPBACK, Settings
 from aifabric.runtime.health import http_ok, kafka_ready, s3_ready
@@ -130,14 +132,35 @@ def s3_spec(settings: Settings) -> ServiceSpec:
     )
 
 
+MLFLOW_SCHEMA = "mlflow"
+
+
+def mlflow_backend(settings: Settings) -> tuple[str, Callable[[], None] | None]:
+    """MLflow's SQL store: its own SQLite file, or its own schema in the configured PostgreSQL
+    (MLflow's tables, such as ``datasets``, and its ``alembic_version`` must not meet ours)."""
+    if settings.embedded("sql"):
+        return f"sqlite:///{settings.data_dir / 'mlflow.db'}", None
+    url = make_url(settings.sql.url.get_secret_value())
+    if not url.drivername.startswith("postgresql"):
+        return url.render_as_string(hide_password=False), None
+    url = url.set(drivername="postgresql+psycopg2")
+
+    def create_schema() -> None:
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {MLFLOW_SCHEMA}"))
+        finally:
+            engine.dispose()
+
+    scoped = url.update_query_dict({"options": f"-csearch_path={MLFLOW_SCHEMA}"})
+    return scoped.render_as_string(hide_password=False), create_schema
+
+
 def mlflow_spec(settings: Settings) -> ServiceSpec:
     resolved = settings.resolved()
     port = settings.mlflow.port
-    backend = (
-        f"sqlite:///{settings.data_dir / 'mlflow.db'}"
-        if settings.embedded("sql")
-        else resolved.sql.url.get_secret_value().replace("postgresql://", "postgresql+psycopg2://", 1)
-    )
+    backend, prepare = mlflow_backend(settings)
     url = f"http://{LOOPBACK}:{port}"
     return ServiceSpec(
         name="mlflow",
@@ -152,13 +175,13 @@ def mlflow_spec(settings: Settings) -> ServiceSpec:
             str(port),
             "--workers",
             "1",
-            "--backend-store-uri",
-            backend,
             "--artifacts-destination",
             f"s3://{resolved.s3.mlflow_bucket}",
             "--serve-artifacts",
         ],
         env={
+            # in the environment, not argv: a database password must not show in `ps`
+            "MLFLOW_BACKEND_STORE_URI": backend,
             "MLFLOW_S3_ENDPOINT_URL": resolved.s3.endpoint,
             "AWS_ACCESS_KEY_ID": resolved.s3.access_key.get_secret_value(),
             "AWS_SECRET_ACCESS_KEY": resolved.s3.secret_key.get_secret_value(),
@@ -171,7 +194,20 @@ def mlflow_spec(settings: Settings) -> ServiceSpec:
         endpoint=url,
         ready=lambda: http_ok(f"{url}/health"),
         ready_timeout=120,
+        prepare=prepare,
     )
+
+
+def migrate_database(settings: Settings) -> None:
+    """Bring fabric state to the newest schema once, before the API and the collector (which
+    would otherwise race to migrate the same database) start."""
+    from aifabric.persistence import init_db, make_engine
+
+    engine = make_engine(settings.resolved().sql.url.get_secret_value())
+    try:
+        init_db(engine)
+    finally:
+        engine.dispose()
 
 
 def api_spec(settings: Settings) -> ServiceSpec:
@@ -193,4 +229,5 @@ def api_spec(settings: Settings) -> ServiceSpec:
         endpoint=url,
         ready=lambda: http_ok(f"{url}/health", accept=(200, 503)),
         ready_timeout=60,
+        prepare=lambda: migrate_database(settings),
     )

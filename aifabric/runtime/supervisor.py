@@ -29,6 +29,7 @@ class PartState(BaseModel):
     embedded: bool = True
     log_file: str | None = None
     restarts: int = 0
+    ready_after_s: float | None = None
 
 
 class StackState(BaseModel):
@@ -42,6 +43,9 @@ class StackState(BaseModel):
 
 
 def default_stages(settings: Settings, extra: list[ServiceSpec] | None = None) -> list[list[ServiceSpec]]:
+    """Two stages: the infrastructure (broker, S3, MLflow: none needs another to start, and MLflow's
+    schema migration is the long pole, so it starts at once), then the fabric processes."""
+    from aifabric.collector.__main__ import collector_spec
     from aifabric.runtime import services
 
     first = []
@@ -49,13 +53,10 @@ def default_stages(settings: Settings, extra: list[ServiceSpec] | None = None) -
         first.append(services.broker_spec(settings))
     if settings.embedded("s3"):
         first.append(services.s3_spec(settings))
-    stages = [first]
     if settings.embedded("mlflow"):
-        stages.append([services.mlflow_spec(settings)])
-    from aifabric.collector.__main__ import collector_spec
-
-    stages.append([services.api_spec(settings), collector_spec(settings), *(extra or [])])
-    return [s for s in stages if s]
+        first.append(services.mlflow_spec(settings))
+    second = [services.api_spec(settings), collector_spec(settings), *(extra or [])]
+    return [s for s in (first, second) if s]
 
 
 class Supervisor:
@@ -91,6 +92,7 @@ class Supervisor:
                 pid=p.pid,
                 log_file=str(p.spec.log_file),
                 restarts=p.restarts,
+                ready_after_s=p.ready_after,
             )
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps(self.state.model_dump(mode="json"), option=orjson.OPT_INDENT_2))

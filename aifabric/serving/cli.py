@@ -1,13 +1,14 @@
 """``aifabric deployments ...``: talks to the fabric API (which owns the supervised processes).
 
-Paths expected from the API router: POST/GET /deployments, GET/DELETE /deployments/{id},
-POST /deployments/{id}/redeploy, GET /deployments/{id}/timings, GET /deployments/{id}/results.
+Paths: POST/GET /api/v1/deployments, GET/DELETE /api/v1/deployments/{id},
+POST /api/v1/deployments/{id}/redeploy, GET /api/v1/deployments/{id}/timings and /results.
+The token is ``AIFABRIC_TOKEN`` or the embedded stack's ``<data_dir>/token``.
 """
 
 from __future__ import annotations
 
-import os
 import sys
+import time
 
 import httpx
 import orjson
@@ -15,23 +16,40 @@ import typer
 
 from aifabric.config import get_settings
 from aifabric.errors import AifabricError
+from aifabric.fabric_api.security import client_token
 
 app = typer.Typer(help="Deploy models as predictor + Kafka-fed Data Consumer.", no_args_is_help=True)
 
 
 def _call(method: str, path: str, **kw) -> None:
     settings = get_settings()
-    headers = {"Authorization": f"Bearer {tok}"} if (tok := os.environ.get("AIFABRIC_TOKEN")) else {}
+    headers = {"Authorization": f"Bearer {tok}"} if (tok := client_token(settings)) else {}
     try:
-        resp = httpx.request(method, f"{settings.api_url}{path}", headers=headers, timeout=300, **kw)
+        resp = httpx.request(method, f"{settings.api_url}/api/v1{path}", headers=headers, timeout=300, **kw)
     except httpx.HTTPError as exc:
         raise AifabricError(
             f"the fabric API at {settings.api_url} does not answer ({exc}); run 'aifabric up'"
         ) from None
     if resp.status_code >= 400:
         raise AifabricError(f"{resp.status_code}: {resp.text[:500]}")
+    if resp.status_code == 202 and (location := resp.headers.get("location")):
+        resp = _follow(f"{settings.api_url}{location}", headers)
     if resp.content:
         sys.stdout.write(orjson.dumps(resp.json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _follow(url: str, headers: dict[str, str], timeout: float = 300.0) -> httpx.Response:
+    """Poll a deployment accepted with 202 until its operation has ended (ready or failed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = httpx.get(url, headers=headers, timeout=30)
+        body = resp.json() if resp.status_code == 200 else {}
+        op = body.get("operation") or {}
+        if resp.status_code != 200 or (op.get("state") != "running" and body.get("state") != "pending"):
+            return resp
+        if time.monotonic() > deadline:
+            raise AifabricError(f"{url} still pending after {timeout:.0f}s")
+        time.sleep(0.5)
 
 
 @app.command("create")

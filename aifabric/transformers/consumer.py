@@ -25,6 +25,15 @@ messages before its committed offset and replays them as warm-up (history only: 
 dead letters), so the first windows after the move are complete rather than missing. Revoked
 partitions' series are dropped. A partition holding more than ``rewind / (window - 1)`` series
 falls back to a warm-up of one window for the series the rewind did not reach.
+
+Readiness: ``/v2/models/NAME/ready`` answers 200 once the bundle is loaded **and** the consumer
+has joined its group (its first assignment was served; with more replicas than partitions that
+assignment may be empty). The subscription starts before the bundle is fetched, so the group
+join (≈1 s on Tansu, whose join delay follows the session timeout) overlaps the rest of start-up.
+
+Idle cost: while the topics are quiet the loop waits up to ``idle_timeout`` for one message
+(instead of polling for a whole batch every ``poll_timeout``), and the broker long-polls for up
+to ``fetch_wait_ms``, so an idle consumer costs a few millicores.
 """
 
 from __future__ import annotations
@@ -74,6 +83,9 @@ class ConsumerConfig:
         poll_timeout: float = 0.02,
         rewind: int = 4096,
         max_lateness_ms: int = 3_600_000,
+        idle_timeout: float = 0.5,
+        fetch_wait_ms: int = 100,
+        session_timeout_ms: int = 2000,
     ) -> None:
         if not topics:
             raise ValueError("no input topics (AIFABRIC_CONSUMER_TOPICS is empty)")
@@ -85,6 +97,9 @@ class ConsumerConfig:
         self.poll_timeout = poll_timeout
         self.rewind = rewind
         self.max_lateness_ms = max_lateness_ms
+        self.idle_timeout = idle_timeout
+        self.fetch_wait_ms = fetch_wait_ms
+        self.session_timeout_ms = session_timeout_ms
 
     @classmethod
     def from_env(cls, model_name: str) -> ConsumerConfig:
@@ -144,13 +159,24 @@ class RewindingConsumer(BatchConsumer):
     """A :class:`BatchConsumer` that replays a little history on assignment (see module docstring)."""
 
     def __init__(self, settings: Settings, config: ConsumerConfig, on_revoke: Any = None) -> None:
-        super().__init__(settings, config.group_id, config.topics)
+        super().__init__(
+            settings,
+            config.group_id,
+            config.topics,
+            **{
+                "fetch.wait.max.ms": config.fetch_wait_ms,
+                "session.timeout.ms": config.session_timeout_ms,
+                "heartbeat.interval.ms": max(100, config.session_timeout_ms // 5),
+            },
+        )
         self.rewind = config.rewind
         self.warmup_until: dict[tuple[str, int], int] = {}
+        self.joined = threading.Event()
         self._revoke_cb = on_revoke
         self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     def _on_assign(self, consumer, partitions) -> None:
+        self.joined.set()
         try:
             committed = consumer.committed(partitions, timeout=10)
         except Exception as exc:  # KafkaException: fall back to the committed offsets as they are
@@ -207,12 +233,16 @@ class DataConsumer(Model):
         self._http_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._consumer: RewindingConsumer | None = None
+        self._windows: SeriesWindows | None = None
         self.stats = {"consumed": 0, "scored": 0, "dead_lettered": 0, "duplicates": 0, "retries": 0}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def load(self) -> bool:
-        """Fetch the bundle from the predictor (waiting for it to come up)."""
+        """Join the consumer group (in the background) and fetch the bundle from the predictor."""
+        if self.config is not None and self._consumer is None:
+            self._consumer = RewindingConsumer(self.settings, self.config, on_revoke=self._drop_series)
         deadline = time.monotonic() + self.load_timeout
         while True:
             try:
@@ -239,6 +269,14 @@ class DataConsumer(Model):
         self.ready = True
         return True
 
+    async def healthy(self) -> bool:
+        """Ready = bundle loaded and (with Kafka) the group joined, i.e. partitions assigned."""
+        return self.ready and (self._consumer is None or self._consumer.joined.is_set())
+
+    def _drop_series(self, origins: list[tuple[str, int]]) -> None:
+        if self._windows is not None:
+            self._windows.drop(origins)
+
     def start(self) -> None:
         """Called by ``ModelServer``: start the Kafka loop if this transformer has topics."""
         if self.config is not None and self._thread is None:
@@ -257,10 +295,10 @@ class DataConsumer(Model):
     # -- Kafka loop ---------------------------------------------------------------------------
 
     def run_loop(self) -> None:
-        assert self.config is not None and self.bundle is not None
-        windows = SeriesWindows(self.bundle, self.config.max_lateness_ms)
+        assert self.config is not None and self.bundle is not None and self._consumer is not None
+        windows = self._windows = SeriesWindows(self.bundle, self.config.max_lateness_ms)
         producer = RecordProducer(self.settings)
-        consumer = RewindingConsumer(self.settings, self.config, on_revoke=windows.drop)
+        consumer = self._consumer
         log.info(
             "consuming %s as group %s -> %s",
             self.config.topics,
@@ -268,9 +306,16 @@ class DataConsumer(Model):
             self.config.results_topic,
         )
         try:
+            idle = False
             while not self._stop.is_set():
                 try:
-                    msgs = consumer.poll_batch(self.config.max_batch, self.config.poll_timeout)
+                    msgs = []
+                    if idle:  # quiet topics: wait for one message, not for a whole batch
+                        msgs = consumer.poll_batch(1, self.config.idle_timeout)
+                    if msgs or not idle:
+                        room = self.config.max_batch - len(msgs)
+                        msgs += consumer.poll_batch(room, self.config.poll_timeout)
+                    idle = not msgs
                 except BrokerError as exc:
                     log.warning("poll failed: %s", exc)
                     self._stop.wait(1.0)
@@ -279,6 +324,7 @@ class DataConsumer(Model):
                     self._handle_batch(msgs, windows, producer, consumer)
         finally:
             consumer.close()
+            self._consumer = None
             producer.close(timeout=10)
             self.predictor.close()
 

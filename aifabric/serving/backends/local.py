@@ -1,10 +1,13 @@
 """The embedded deploy backend: predictor and Data Consumer as separate supervised processes.
 
-Each component is a :class:`aifabric.runtime.process.ManagedProcess` (own process group, log
-file, SIGTERM then SIGKILL) on a loopback port allocated here, readiness-gated by KServe's
-``/v2/models/NAME/ready``. A monitor thread restarts a component that dies, with exponential
-backoff, so each one can crash, be killed or be restarted independently; any number of
-deployments (of any tenant) run side by side.
+Each component is a :class:`aifabric.serving.forkserver.ForkedProcess` (a ``ManagedProcess``: own
+process group, log file, SIGTERM then SIGKILL) on a loopback port allocated here,
+readiness-gated by KServe's ``/v2/models/NAME/ready`` (for the consumer: bundle loaded and group
+joined). Components are forked from a pre-imported fork server that the backend starts at once,
+so a deployment does not pay ≈3 s of ``import kserve`` per process; set
+``AIFABRIC_SERVING_FORKSERVER=0`` for plain (cold) processes. A monitor thread restarts a
+component that dies, with exponential backoff, so each one can crash, be killed or be
+restarted independently; any number of deployments (of any tenant) run side by side.
 
 The backend instance owns its processes (``get_backend`` keeps one per process). A deployment
 started by another process (e.g. before an API restart) is still stopped by ``undeploy`` through
@@ -14,6 +17,7 @@ the pids recorded in SQL, and reported ``failed`` ("not supervised") when its pi
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import threading
@@ -23,9 +27,10 @@ from dataclasses import dataclass, field
 
 from aifabric.config import LOOPBACK
 from aifabric.runtime.health import http_ok
-from aifabric.runtime.process import ManagedProcess, ServiceSpec, pid_alive, stop_pid
+from aifabric.runtime.process import ServiceSpec, pid_alive, stop_pid
 from aifabric.runtime.services import settings_env
 from aifabric.serving.backends.base import DeployBackend
+from aifabric.serving.forkserver import ForkedProcess, ForkServer
 from aifabric.serving.models import ComponentStatus, DeploymentSpec, DeploymentTiming, DeployOutcome
 
 __all__ = ["LocalBackend"]
@@ -39,7 +44,7 @@ READY_TIMEOUT = 120.0
 @dataclass
 class _Component:
     name: str  # "predictor" | "consumer"
-    proc: ManagedProcess
+    proc: ForkedProcess
     port: int
     ready: bool = False
     failed: str = ""
@@ -53,7 +58,7 @@ class _Component:
         if self.failed:
             state, reason = "failed", self.failed
         elif not self.proc.alive():
-            code = self.proc.proc.returncode if self.proc.proc else None
+            code = self.proc.returncode
             state, reason = (
                 "pending",
                 f"exited with code {code}; restarting (restart {self.proc.restarts + 1})",
@@ -87,6 +92,12 @@ class LocalBackend(DeployBackend):
         self._ports: set[int] = set()
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._forkserver: ForkServer | None = None
+        if os.environ.get("AIFABRIC_SERVING_FORKSERVER", "1") != "0":
+            self._forkserver = ForkServer(
+                settings.log_dir / "serving" / "forkserver.log", settings.data_dir, settings_env(settings)
+            )
+            self._forkserver.start()  # imports in the background; the first deploy waits for it
         self._monitor = threading.Thread(target=self._watch, name="serving-monitor", daemon=True)
         self._monitor.start()
 
@@ -106,6 +117,9 @@ class LocalBackend(DeployBackend):
                     self._ports.add(port)
                     return port
                 port += 1
+
+    def _process(self, spec: ServiceSpec) -> ForkedProcess:
+        return ForkedProcess(spec, self._forkserver)
 
     def _log_file(self, spec: DeploymentSpec, component: str):
         return (
@@ -182,8 +196,8 @@ class LocalBackend(DeployBackend):
     def deploy(self, spec: DeploymentSpec) -> DeployOutcome:
         t0 = time.monotonic()
         p_port, c_port = self._allocate_port(), self._allocate_port()
-        pred = _Component("predictor", ManagedProcess(self._predictor(spec, p_port)), p_port)
-        cons = _Component("consumer", ManagedProcess(self._consumer(spec, c_port, p_port)), c_port)
+        pred = _Component("predictor", self._process(self._predictor(spec, p_port)), p_port)
+        cons = _Component("consumer", self._process(self._consumer(spec, c_port, p_port)), c_port)
         dep = _Deployment(spec, {"predictor": pred, "consumer": cons})
         with self._lock:
             self._deployments[spec.deployment_id] = dep
@@ -214,7 +228,7 @@ class LocalBackend(DeployBackend):
         with self._lock:
             prev = self._deployments.get(old.deployment_id)
         p_port = self._allocate_port()
-        pred = _Component("predictor", ManagedProcess(self._predictor(new, p_port)), p_port)
+        pred = _Component("predictor", self._process(self._predictor(new, p_port)), p_port)
         pred.proc.start()
         try:
             model_ms = self._start(pred, t0)
@@ -227,7 +241,7 @@ class LocalBackend(DeployBackend):
         else:
             self._stop_recorded(old, "consumer")
         c_port = self._allocate_port()
-        cons = _Component("consumer", ManagedProcess(self._consumer(new, c_port, p_port)), c_port)
+        cons = _Component("consumer", self._process(self._consumer(new, c_port, p_port)), c_port)
         c_start = time.monotonic()
         cons.proc.start()
         with self._lock:
@@ -311,6 +325,8 @@ class LocalBackend(DeployBackend):
         for dep in deps:
             for name in ("consumer", "predictor"):
                 self._stop_component(dep.components[name])
+        if self._forkserver is not None:
+            self._forkserver.stop()
 
     def _watch(self) -> None:
         """Restart components that died, with exponential backoff (1, 2, 4 ... 30 s)."""
@@ -319,7 +335,7 @@ class LocalBackend(DeployBackend):
                 comps = [c for d in self._deployments.values() for c in d.components.values()]
             now = time.monotonic()
             for c in comps:
-                if c.failed or c.proc.proc is None or c.proc.alive():
+                if c.failed or c.proc.pid is None or c.proc.alive():
                     continue
                 if c.next_restart is None:
                     backoff = min(MAX_BACKOFF, 2.0**c.proc.restarts)
@@ -327,7 +343,7 @@ class LocalBackend(DeployBackend):
                     log.warning(
                         "%s exited (code %s); restart in %.0fs",
                         c.proc.spec.name,
-                        c.proc.proc.returncode,
+                        c.proc.returncode,
                         backoff,
                     )
                 elif now >= c.next_restart:
