@@ -18,11 +18,13 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.conftest import free_port_block  # noqa: E402
+from tests.conftest import free_port_block
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "aifabric.cli", *args], env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "aifabric.cli", *args], env=env, capture_output=True, text=True
+    )
 
 
 def one_start(env: dict[str, str], data_dir: Path) -> dict:
@@ -33,7 +35,9 @@ def one_start(env: dict[str, str], data_dir: Path) -> dict:
         run(env, "down")
         raise SystemExit(f"aifabric up failed: {up.stderr}")
     state = orjson.loads((data_dir / "stack.json").read_bytes())
-    parts = {name: round(p["ready_after_s"], 3) for name, p in state["parts"].items() if p.get("ready_after_s")}
+    parts = {
+        name: round(p["ready_after_s"], 3) for name, p in state["parts"].items() if p.get("ready_after_s")
+    }
     t1 = time.perf_counter()
     run(env, "down")
     return {"up_s": round(wall, 3), "down_s": round(time.perf_counter() - t1, 3), "part_ready_s": parts}
@@ -67,9 +71,15 @@ def main() -> None:
     if args.json:
         print(orjson.dumps(result).decode())
     else:
-        print(f"cold aifabric up: {cold['up_s']:.1f} s, warm: {warm['up_s']:.1f} s, down: {warm['down_s']:.1f} s")
+        print(
+            f"cold aifabric up: {cold['up_s']:.1f} s, warm: {warm['up_s']:.1f} s, "
+            f"down: {warm['down_s']:.1f} s"
+        )
         for name, secs in cold["part_ready_s"].items():
-            print(f"  {name:10s} cold {secs:6.2f} s   warm {warm['part_ready_s'].get(name, float('nan')):6.2f} s")
+            print(
+                f"  {name:10s} cold {secs:6.2f} s   "
+                f"warm {warm['part_ready_s'].get(name, float('nan')):6.2f} s"
+            )
 
 
 if __name__ == "__main__":

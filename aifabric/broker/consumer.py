@@ -3,6 +3,7 @@ handled, so a consumer that dies mid-batch has its records delivered again."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -123,10 +124,8 @@ class BatchConsumer:
 
     def close(self) -> None:
         """Leave the group without committing anything not yet committed."""
-        try:
+        with contextlib.suppress(KafkaException, RuntimeError):  # already closed
             self._consumer.close()
-        except (KafkaException, RuntimeError):
-            pass
 
     def __enter__(self) -> BatchConsumer:
         return self

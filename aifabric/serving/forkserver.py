@@ -47,7 +47,24 @@ log = logging.getLogger("aifabric.serving.forkserver")
 
 # Modules a child may run (their ``main(argv)``); everything they import is preloaded.
 FORKABLE = ("aifabric.serving.predictor", "aifabric.transformers.consumer")
-PRELOAD = ("kserve", "kserve.model_server", "onnxruntime", "numpy", "confluent_kafka", "httpx", *FORKABLE)
+# What a child would otherwise import after the fork (found by diffing sys.modules in a child).
+PRELOAD = (
+    "kserve",
+    "kserve.model_server",
+    "onnxruntime",
+    "numpy",
+    "confluent_kafka",
+    "httpx",
+    "httpcore",
+    "pydantic.v1",
+    "uvicorn.lifespan.on",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.websockets.auto",
+    "aifabric.serving.server",
+    "aifabric.models.lstm_ae",
+    *FORKABLE,
+)
 
 
 class ForkServerError(RuntimeError):
@@ -215,7 +232,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     t0 = time.monotonic()
     for name in PRELOAD:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # a lighter preload only costs start-up time in the children
+            log.warning("cannot preload %s: %s", name, exc)
     gc.collect()
     gc.freeze()  # imported objects stay out of the collector's way: their pages stay shared
     server = _Server(args.socket)

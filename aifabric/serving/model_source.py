@@ -9,7 +9,9 @@ straight to MLflow's REST API with httpx and the bundle comes straight from S3 w
 * a local directory holding ``bundle.json``.
 
 Downloads are cached per model version under ``<data_dir>/serving/cache`` (written to a temporary
-directory and renamed, so a concurrent reader never sees half a bundle).
+directory and renamed, so a concurrent reader never sees half a bundle). A pinned
+``models:/NAME/VERSION`` whose bundle is in the cache is served without asking the registry again:
+a registered version's bundle never changes, and each start of a deployment saves a round trip.
 """
 
 from __future__ import annotations
@@ -126,6 +128,10 @@ def resolve_model(settings: Settings, uri: str) -> ResolvedModel:
     """Turn any accepted model URI into a local bundle directory (downloading it once)."""
     if uri.startswith("models:/"):
         name, version, alias = parse_model_uri(uri)
+        if version is not None:
+            cached = _cache_dir(settings, name, version)
+            if (cached / BUNDLE_FILE).exists():
+                return ResolvedModel(uri=uri, name=name, version=version, bundle_uri=uri, directory=cached)
         rv = resolve_version(settings, name, version, alias)
         if not rv.bundle_uri.startswith("s3://"):
             raise InvalidRequest(f"bundle_uri {rv.bundle_uri!r} of {name}/{rv.version} is not an s3:// URI")

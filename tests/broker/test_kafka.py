@@ -23,8 +23,13 @@ def topic_name(prefix: str = "t") -> str:
 
 def make_records(n: int, cells: int = 10) -> list[Record]:
     return [
-        Record(source="NWDAF", metric_id="NUM_OF_UE", labels={"event": "NETWORK_PERFORMANCE", "cell": f"c{i % cells}"},
-               timestamp=T0 + timedelta(seconds=i), value=i)
+        Record(
+            source="NWDAF",
+            metric_id="NUM_OF_UE",
+            labels={"event": "NETWORK_PERFORMANCE", "cell": f"c{i % cells}"},
+            timestamp=T0 + timedelta(seconds=i),
+            value=i,
+        )
         for i in range(n)
     ]
 
@@ -119,8 +124,16 @@ def test_malformed_messages_go_to_the_dlq_with_reason(broker) -> None:
             try:
                 accepted.append(decode(m.value))
             except InvalidRecord as exc:
-                dead_letter(dlq_producer, m.topic, m.value, str(exc), key=m.key, partition=m.partition,
-                            offset=m.offset, stage="test")
+                dead_letter(
+                    dlq_producer,
+                    m.topic,
+                    m.value,
+                    str(exc),
+                    key=m.key,
+                    partition=m.partition,
+                    offset=m.offset,
+                    stage="test",
+                )
         dlq_producer.flush()
     consumer.commit()
     consumer.close()

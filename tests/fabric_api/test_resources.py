@@ -118,7 +118,7 @@ def test_training_start_status_cancel(api, tokens, dataset):
     with api.client(tokens["a"]) as c:
         assert_problem(c.post("/training", json={"dataset": "nope@1"}), 404, "nope")
         assert_problem(c.post("/training", json={"dataset": "milan@1", "val_fraction": 2}), 422, "val_fraction")
-        assert_problem(c.post("/training", json={"dataset": "milan@1", "definition": "no_such"}), 422)
+        assert_problem(c.post("/training", json={"dataset": "milan@1", "definition": "no_such"}), 404, "no_such")
         resp = c.post("/training", json={"dataset": "milan@1", "train_params": {"epochs": 1}})
         assert resp.status_code == 202, resp.text
         run = resp.json()

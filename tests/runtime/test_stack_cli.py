@@ -34,7 +34,11 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 def aifabric(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "aifabric.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "aifabric.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -48,7 +52,9 @@ def stack_pids(data_dir: Path) -> set[int]:
     found = set()
     for proc in psutil.process_iter(["pid", "cmdline", "environ"]):
         try:
-            text = " ".join(proc.info["cmdline"] or []) + str((proc.info["environ"] or {}).get("AIFABRIC_DATA_DIR"))
+            text = " ".join(proc.info["cmdline"] or []) + str(
+                (proc.info["environ"] or {}).get("AIFABRIC_DATA_DIR")
+            )
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         if str(data_dir) in text and proc.pid != os.getpid():
@@ -85,8 +91,12 @@ def test_up_status_down_leaves_nothing_behind(tmp_path) -> None:
         # the supervisor restarts a part that dies
         os.kill(parts["broker"]["pid"], signal.SIGKILL)
         restarted = wait_until(
-            lambda: (p := {x["name"]: x for x in status(env)["parts"]}["broker"])["restarts"] >= 1 and p["healthy"],
-            60, "the broker to be restarted",
+            lambda: (
+                (p := {x["name"]: x for x in status(env)["parts"]}["broker"])["restarts"] >= 1
+                and p["healthy"]
+            ),
+            60,
+            "the broker to be restarted",
         )
         assert restarted
         secret = Settings(data_dir=tmp_path).resolved().s3.secret_key.get_secret_value()

@@ -25,11 +25,11 @@ def test_env_and_file_sources(tmp_path, monkeypatch) -> None:
 
 def test_toml_file_and_missing_file(tmp_path, monkeypatch) -> None:
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text('[api]\nport = 9999\n')
+    cfg.write_text("[api]\nport = 9999\n")
     monkeypatch.setenv("AIFABRIC_CONFIG", str(cfg))
     assert get_settings(data_dir=tmp_path).api.port == 9999
     monkeypatch.setenv("AIFABRIC_CONFIG", str(tmp_path / "absent.yaml"))
-    with pytest.raises(FileNotFoundError, match="absent.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"absent\.yaml"):
         get_settings()
 
 

@@ -25,8 +25,13 @@ def test_fig2_examples_round_trip(raw: bytes) -> None:
 
 def test_identity_labels_make_the_series_key_and_sort() -> None:
     a = Record.parse(
-        {"source": "FlexRIC", "metric_id": "DRB.UEThpDl", "labels": {"e2node": "001-01-1", "event": "E2SM_KPM"},
-         "timestamp": "2025-10-23T12:00:00.5+02:00", "value": 12.5}
+        {
+            "source": "FlexRIC",
+            "metric_id": "DRB.UEThpDl",
+            "labels": {"e2node": "001-01-1", "event": "E2SM_KPM"},
+            "timestamp": "2025-10-23T12:00:00.5+02:00",
+            "value": 12.5,
+        }
     )
     assert a.key == "FlexRIC/DRB.UEThpDl/e2node=001-01-1,event=E2SM_KPM"
     assert a.key == series_key("FlexRIC", "DRB.UEThpDl", {"event": "E2SM_KPM", "e2node": "001-01-1"})
@@ -37,24 +42,70 @@ def test_identity_labels_make_the_series_key_and_sort() -> None:
 
 BAD = {
     "missing field": ({"source": "x", "metric_id": "m", "labels": "l", "value": 1}, "timestamp", "missing"),
-    "bad timestamp": ({"source": "x", "metric_id": "m", "labels": "l", "timestamp": "yesterday", "value": 1},
-                      "timestamp", "ISO 8601"),
-    "naive timestamp": ({"source": "x", "metric_id": "m", "labels": "l", "timestamp": "2025-10-23T12:00:00",
-                         "value": 1}, "timestamp", "time zone"),
-    "numeric timestamp": ({"source": "x", "metric_id": "m", "labels": "l", "timestamp": 1761213600, "value": 1},
-                          "timestamp", "ISO 8601"),
-    "non-numeric value": ({"source": "x", "metric_id": "m", "labels": "l", "timestamp": "2025-10-23T12:00:00Z",
-                           "value": "150"}, "value", "number"),
-    "bool value": ({"source": "x", "metric_id": "m", "labels": "l", "timestamp": "2025-10-23T12:00:00Z",
-                    "value": True}, "value", "number"),
-    "oversize labels": ({"source": "x", "metric_id": "m", "labels": {f"k{i}": "v" for i in range(40)},
-                         "timestamp": "2025-10-23T12:00:00Z", "value": 1}, "labels", "at most 32"),
-    "oversize label value": ({"source": "x", "metric_id": "m", "labels": {"cell": "v" * 300},
-                              "timestamp": "2025-10-23T12:00:00Z", "value": 1}, "labels", "longer than"),
-    "empty source": ({"source": "", "metric_id": "m", "labels": "l", "timestamp": "2025-10-23T12:00:00Z",
-                      "value": 1}, "source", "at least 1"),
-    "unknown field": ({"source": "x", "metric_id": "m", "labels": "l", "timestamp": "2025-10-23T12:00:00Z",
-                       "value": 1, "extra": 2}, "extra", "unknown field"),
+    "bad timestamp": (
+        {"source": "x", "metric_id": "m", "labels": "l", "timestamp": "yesterday", "value": 1},
+        "timestamp",
+        "ISO 8601",
+    ),
+    "naive timestamp": (
+        {"source": "x", "metric_id": "m", "labels": "l", "timestamp": "2025-10-23T12:00:00", "value": 1},
+        "timestamp",
+        "time zone",
+    ),
+    "numeric timestamp": (
+        {"source": "x", "metric_id": "m", "labels": "l", "timestamp": 1761213600, "value": 1},
+        "timestamp",
+        "ISO 8601",
+    ),
+    "non-numeric value": (
+        {"source": "x", "metric_id": "m", "labels": "l", "timestamp": "2025-10-23T12:00:00Z", "value": "150"},
+        "value",
+        "number",
+    ),
+    "bool value": (
+        {"source": "x", "metric_id": "m", "labels": "l", "timestamp": "2025-10-23T12:00:00Z", "value": True},
+        "value",
+        "number",
+    ),
+    "oversize labels": (
+        {
+            "source": "x",
+            "metric_id": "m",
+            "labels": {f"k{i}": "v" for i in range(40)},
+            "timestamp": "2025-10-23T12:00:00Z",
+            "value": 1,
+        },
+        "labels",
+        "at most 32",
+    ),
+    "oversize label value": (
+        {
+            "source": "x",
+            "metric_id": "m",
+            "labels": {"cell": "v" * 300},
+            "timestamp": "2025-10-23T12:00:00Z",
+            "value": 1,
+        },
+        "labels",
+        "longer than",
+    ),
+    "empty source": (
+        {"source": "", "metric_id": "m", "labels": "l", "timestamp": "2025-10-23T12:00:00Z", "value": 1},
+        "source",
+        "at least 1",
+    ),
+    "unknown field": (
+        {
+            "source": "x",
+            "metric_id": "m",
+            "labels": "l",
+            "timestamp": "2025-10-23T12:00:00Z",
+            "value": 1,
+            "extra": 2,
+        },
+        "extra",
+        "unknown field",
+    ),
 }
 
 
@@ -69,8 +120,15 @@ def test_malformed_records_are_rejected_with_field_and_reason(name: str) -> None
 
 def test_nan_value_is_rejected() -> None:
     with pytest.raises(InvalidRecord, match="finite"):
-        Record.parse({"source": "x", "metric_id": "m", "labels": "l", "timestamp": "2025-10-23T12:00:00Z",
-                      "value": float("nan")})
+        Record.parse(
+            {
+                "source": "x",
+                "metric_id": "m",
+                "labels": "l",
+                "timestamp": "2025-10-23T12:00:00Z",
+                "value": float("nan"),
+            }
+        )
 
 
 def test_invalid_utf8_and_not_json() -> None:
