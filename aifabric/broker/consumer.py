@@ -1,15 +1,22 @@
 """At-least-once batch consumer: offsets are committed only when the caller says the batch is
-handled, so a consumer that dies mid-batch has its records delivered again."""
+handled, so a consumer that dies mid-batch has its records delivered again.
+
+A memory-only broker (Tansu) that restarts forgets topics, records and committed offsets, and
+its recreated partitions count offsets from 0 again, so a consumer's in-memory position may point
+past records that are new. After losing the broker we therefore ask for our committed offsets
+once it is back: if the broker no longer knows offsets we had committed, it restarted, and we
+rewind our partitions to the beginning (at-least-once: nothing new is skipped).
+"""
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 import logging
 import time
 from collections.abc import Sequence
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from pydantic import BaseModel, ConfigDict
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from aifabric.broker.admin import KafkaAdmin, known_topic
 from aifabric.broker.client import consumer_config
@@ -19,10 +26,10 @@ from aifabric.errors import BrokerError
 log = logging.getLogger("aifabric.broker.consumer")
 
 
-class Message(BaseModel):
-    """One consumed message, detached from librdkafka."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One consumed message, detached from librdkafka (a slotted dataclass: this is the hot path,
+    built once per record, where a validating model would cost more than the decode)."""
 
     topic: str
     partition: int
@@ -43,14 +50,39 @@ class BatchConsumer:
         self._consumer.subscribe(self.topics)
         self._pending: dict[tuple[str, int], int] = {}
         self._missing_topics = False
+        self._broker_lost = False
+        self._committed: dict[tuple[str, int], int] = {}
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
             self._missing_topics = True
+        elif err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self._broker_lost = True
         log.debug("consumer error: %s", err.str())
+
+    def _rewind_if_broker_restarted(self) -> None:
+        """Seek to the beginning of partitions whose committed offsets the broker forgot."""
+        ours = [TopicPartition(t, p) for t, p in self.assignment() if (t, p) in self._committed]
+        if not ours:
+            self._broker_lost = False
+            return
+        try:
+            remote = self._consumer.committed(ours, timeout=2.0)
+        except KafkaException:
+            return  # broker still away: ask again on the next poll
+        self._broker_lost = False
+        forgotten = [tp for tp in remote if tp.offset < 0]
+        for tp in forgotten:
+            log.warning("broker forgot offsets of %s[%d] (restart?): rewinding", tp.topic, tp.partition)
+            self._committed.pop((tp.topic, tp.partition), None)
+            self._pending.pop((tp.topic, tp.partition), None)
+            with contextlib.suppress(KafkaException):
+                self._consumer.seek(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING))
 
     def poll_batch(self, max_records: int = 1000, timeout: float = 1.0) -> list[Message]:
         """Up to ``max_records`` messages, waiting at most ``timeout`` seconds for the first."""
+        if self._broker_lost:
+            self._rewind_if_broker_restarted()
         try:
             raw = self._consumer.consume(num_messages=max_records, timeout=timeout)
         except KafkaException as exc:
@@ -105,6 +137,7 @@ class BatchConsumer:
             if err.code() == KafkaError._NO_OFFSET:
                 return
             raise BrokerError(f"commit failed: {err.str()}") from None
+        self._committed.update(self._pending)
         self._pending.clear()
 
     def assignment(self) -> list[tuple[str, int]]:

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from aifabric.config import Settings
 from aifabric.kfp_pipelines.config import PipelineConfig
 from aifabric.kfp_pipelines.steps import RegisterResult, code_version
+from aifabric.kfp_pipelines.tracking import MlflowRest
 
 __all__ = ["LocalRunResult", "create_mlflow_run", "mlflow_run_url", "run_local", "submit_cluster"]
 
@@ -41,37 +42,19 @@ def mlflow_run_url(settings: Settings, run_id: str, experiment_id: str) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
-def _experiment_id(client, name: str) -> str:
-    """Get or create the experiment; two runs starting at once may race to create it."""
-    from mlflow.exceptions import MlflowException
-
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    try:
-        return client.create_experiment(name)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-        return client.get_experiment_by_name(name).experiment_id
-
-
 def create_mlflow_run(settings: Settings, config: PipelineConfig) -> tuple[str, str]:
     """Create the run every step logs into; returns ``(run_id, experiment_id)``."""
-    import mlflow
-
-    mlflow.set_tracking_uri(settings.resolved().mlflow.tracking_uri)
-    client = mlflow.MlflowClient()
-    experiment_id = _experiment_id(client, config.experiment)
-    run = client.create_run(
-        experiment_id,
-        run_name=f"{config.model_name or config.definition}-{config.dataset}",
-        tags={"tenant": config.tenant, "dataset": config.dataset, "definition": config.definition},
-    )
-    for key in ("dataset", "definition", "metric", "val_fraction", "test_fraction", "threshold"):
-        client.log_param(run.info.run_id, key, getattr(config, key))
-    client.log_param(run.info.run_id, "gate", config.gate.model_dump_json())
-    return run.info.run_id, experiment_id
+    with MlflowRest(settings) as client:
+        experiment_id = client.experiment_id(config.experiment)
+        run_id = client.create_run(
+            experiment_id,
+            run_name=f"{config.model_name or config.definition}-{config.dataset}",
+            tags={"tenant": config.tenant, "dataset": config.dataset, "definition": config.definition},
+        )
+        keys = ("dataset", "definition", "metric", "val_fraction", "test_fraction", "threshold")
+        params = {key: getattr(config, key) for key in keys} | {"gate": config.gate.model_dump_json()}
+        client.log_batch(run_id, params=params)
+    return run_id, experiment_id
 
 
 @contextlib.contextmanager
@@ -126,11 +109,8 @@ def run_local(
         config = config.model_copy(update={"code_version": code_version()})
     root = pipeline_root or settings.data_dir / "kfp-local"
     root.mkdir(parents=True, exist_ok=True)
-    import mlflow
-
-    mlflow.set_tracking_uri(settings.resolved().mlflow.tracking_uri)
-    client = mlflow.MlflowClient()
-    with _component_env(settings), _stdout_to_stderr():
+    client = MlflowRest(settings)
+    with client, _component_env(settings), _stdout_to_stderr():
         try:
             local.init(
                 runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True

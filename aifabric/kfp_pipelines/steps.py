@@ -8,7 +8,9 @@ evaluate -> calibrate on validation errors, write the scoring bundle, error dist
 register -> bundle artifacts, a new registered model version with tags, the alias if the gate passes
 
 Each step reads and writes a directory (a KFP artifact) and logs to the one MLflow run the runner
-created. Only ``train`` imports TensorFlow (through the definition).
+created. Each step is a fresh subprocess, so imports are step overhead: only ``train`` imports
+TensorFlow (through the definition) and ``mlflow`` (to log the native model); prepare alone imports
+pandas; evaluate and register talk to MLflow over REST (:mod:`aifabric.kfp_pipelines.tracking`).
 
 Windows and labels: each series is put on its full slot grid (a missing slot is zero activity,
 as in the Milan data), split by time into train / validation / test segments, and windowed inside
@@ -24,20 +26,21 @@ import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel
 
 from aifabric.config import Settings
-from aifabric.datasets.frame import LABEL, SERIES, TIMESTAMP
 from aifabric.errors import InvalidRequest
 from aifabric.kfp_pipelines.config import PipelineConfig
 from aifabric.models.base import ModelDefinition, sliding_windows
 from aifabric.models.bundle import Scorer, ScoringBundle
 from aifabric.models.calibration import fit_calibration
 from aifabric.models.registry import load_definition
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "EvalResult",
@@ -142,6 +145,8 @@ def _mlflow(settings: Settings):
 
 
 def _series_grid(group: pd.DataFrame, metric: str, slot_ms: int) -> pd.DataFrame:
+    from aifabric.datasets.frame import LABEL, TIMESTAMP
+
     ts = group[TIMESTAMP].to_numpy()
     grid = np.arange(ts.min(), ts.max() + 1, slot_ms, dtype=np.int64)
     cols = [metric, *([LABEL] if LABEL in group.columns else [])]
@@ -153,6 +158,8 @@ def windows_from_frame(
     frame: pd.DataFrame, definition: ModelDefinition, metric: str, slot_ms: int, cuts: tuple[int, int]
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per segment (train/val/test): raw features, windows of raw points, labels, series index."""
+    from aifabric.datasets.frame import LABEL, SERIES, TIMESTAMP
+
     out: dict[str, dict[str, list[np.ndarray]]] = {
         seg: {k: [] for k in ("features", "ts", "values", "labels", "series")}
         for seg in ("train", "val", "test")
@@ -190,6 +197,8 @@ def prepare_arrays(
     test_fraction: float,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Canonical table -> scaled windows and raw windows per split, plus the scaler (mean, scale)."""
+    from aifabric.datasets.frame import TIMESTAMP
+
     ts = frame[TIMESTAMP].to_numpy()
     start, end = int(ts.min()), int(ts.max())
     span = end - start
@@ -233,6 +242,7 @@ def prepare_arrays(
 
 def prepare(settings: Settings, config: PipelineConfig, out_dir: Path) -> PrepareResult:
     """Load the dataset version, build scaled windows, split, fit the scaler; write ``out_dir``."""
+    from aifabric.datasets.frame import SERIES
     from aifabric.datasets.service import get_version, read_version
     from aifabric.persistence import make_engine, session_factory
     from aifabric.storage import ObjectStore
@@ -534,16 +544,17 @@ def evaluate(
     (out_dir / EVAL_JSON).write_text(result.model_dump_json(indent=2))
 
     if config.mlflow_run_id:
-        client = _mlflow(settings)
+        from aifabric.kfp_pipelines.tracking import MlflowRest
+
         run_id = config.mlflow_run_id
-        for key, value in metrics.items():
-            client.log_metric(run_id, f"eval.{key}", value)
+        logged = {f"eval.{key}": value for key, value in metrics.items()}
         for name, values in baselines.items():
-            for key, value in values.items():
-                client.log_metric(run_id, f"baseline.{name}.{key}", value)
-        for path in _plots(out_dir, val_err, test.errors, labels, curves):
-            client.log_artifact(run_id, str(path), "plots")
-        client.log_dict(run_id, json.loads(result.model_dump_json()), "evaluation.json")
+            logged |= {f"baseline.{name}.{key}": value for key, value in values.items()}
+        with MlflowRest(settings) as client:
+            client.log_batch(run_id, metrics=logged)
+            for path in _plots(out_dir, val_err, test.errors, labels, curves):
+                client.log_artifact(run_id, path, "plots")
+            client.log_artifact(run_id, out_dir / EVAL_JSON, "")
     return result
 
 
@@ -566,7 +577,7 @@ def register(
     settings: Settings, config: PipelineConfig, prep_dir: Path, model_dir: Path, eval_dir: Path
 ) -> RegisterResult:
     """Log the bundle, register a model version with lineage tags, move the alias if the gate passed."""
-    import mlflow
+    from aifabric.kfp_pipelines.tracking import MlflowRest
 
     prep = PrepareResult.model_validate_json((prep_dir / PREP_JSON).read_text())
     trained = TrainResult.model_validate_json((model_dir / TRAIN_JSON).read_text())
@@ -574,37 +585,41 @@ def register(
     bundle = ScoringBundle.load(eval_dir / "bundle")
     if not config.mlflow_run_id or not trained.model_uri:
         raise ValueError("register needs the MLflow run the runner creates (mlflow_run_id)")
-    client = _mlflow(settings)
     run_id = config.mlflow_run_id
-    client.log_artifacts(run_id, str(eval_dir / "bundle"), "bundle")
-    run = client.get_run(run_id)
-    bundle_uri = bundle_s3_uri(settings, run.info.artifact_uri)
-    tags = {
-        "dataset_version": prep.dataset_ref,
-        "dataset_version_id": prep.dataset_version_id,
-        "dataset_checksum": prep.dataset_checksum,
-        "code_version": config.code_version or code_version(),
-        "bundle_uri": bundle_uri,
-        "definition": prep.definition,
-        "tenant": config.tenant,
-        "gate": "passed" if evaluation.gate_passed else "failed",
-    }
-    version = mlflow.register_model(trained.model_uri, bundle.model_name, tags=tags)
-    if version.run_id != run_id:
-        client.set_model_version_tag(bundle.model_name, version.version, "run_id", run_id)
-    for key, value in evaluation.metrics.items():
-        if key in ("roc_auc", "pr_auc", "f1"):
-            client.set_model_version_tag(bundle.model_name, version.version, f"eval.{key}", f"{value:.4f}")
-    alias = None
-    if evaluation.gate_passed and config.alias:
-        client.set_registered_model_alias(bundle.model_name, config.alias, version.version)
-        alias = config.alias
-    for key, value in tags.items():
-        client.set_tag(run_id, key, value)
-    client.set_tag(run_id, "model_version", f"{bundle.model_name}/{version.version}")
+    with MlflowRest(settings) as client:
+        client.log_artifacts(run_id, eval_dir / "bundle", "bundle")
+        bundle_uri = bundle_s3_uri(settings, client.get_run(run_id)["info"]["artifact_uri"])
+        tags = {
+            "dataset_version": prep.dataset_ref,
+            "dataset_version_id": prep.dataset_version_id,
+            "dataset_checksum": prep.dataset_checksum,
+            "code_version": config.code_version or code_version(),
+            "bundle_uri": bundle_uri,
+            "definition": prep.definition,
+            "tenant": config.tenant,
+            "gate": "passed" if evaluation.gate_passed else "failed",
+        }
+        tags |= {
+            f"eval.{key}": f"{value:.4f}"
+            for key, value in evaluation.metrics.items()
+            if key in ("roc_auc", "pr_auc", "f1")
+        }
+        # as mlflow.register_model does for a logged model's "models:/<model_id>" URI
+        model_id = (
+            trained.model_uri.removeprefix("models:/") if trained.model_uri.startswith("models:/") else None
+        )
+        version = client.create_model_version(bundle.model_name, trained.model_uri, run_id, tags, model_id)
+        alias = None
+        if evaluation.gate_passed and config.alias:
+            client.set_alias(bundle.model_name, config.alias, version["version"])
+            alias = config.alias
+        run_tags = {k: v for k, v in tags.items() if not k.startswith("eval.")}
+        client.log_batch(
+            run_id, tags=run_tags | {"model_version": f"{bundle.model_name}/{version['version']}"}
+        )
     return RegisterResult(
         model_name=bundle.model_name,
-        model_version=str(version.version),
+        model_version=str(version["version"]),
         model_uri=trained.model_uri,
         bundle_uri=bundle_uri,
         alias=alias,

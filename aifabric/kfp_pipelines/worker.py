@@ -17,6 +17,7 @@ from aifabric.config import get_settings
 from aifabric.kfp_pipelines.config import PipelineConfig
 from aifabric.kfp_pipelines.runner import create_mlflow_run, mlflow_run_url, run_local, submit_cluster
 from aifabric.kfp_pipelines.service import TrainingRunRow
+from aifabric.kfp_pipelines.tracking import MlflowRest
 from aifabric.persistence import make_engine, session_factory
 from aifabric.persistence.db import utcnow
 
@@ -85,12 +86,10 @@ def main(training_id: str) -> int:
 
 
 def _metrics(settings, run_id: str) -> dict:
-    import mlflow
-
-    run = mlflow.MlflowClient(settings.resolved().mlflow.tracking_uri).get_run(run_id)
-    return {
-        k: v for k, v in run.data.metrics.items() if k.startswith(("eval.", "baseline.", "train_seconds"))
-    }
+    with MlflowRest(settings) as client:
+        metrics = client.get_run(run_id)["data"].get("metrics", [])
+    keep = ("eval.", "baseline.", "train_seconds")
+    return {m["key"]: m["value"] for m in metrics if m["key"].startswith(keep)}
 
 
 def _reason(exc: BaseException, log_file: str) -> str:

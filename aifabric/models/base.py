@@ -98,15 +98,23 @@ class ModelDefinition(ABC):
         """Raw points of one series (chronological) -> ``(n, len(features))`` float32.
 
         The default knows ``weekday`` (Monday = 0), ``hour``, ``minute`` (wall clock in
-        ``timezone``), ``value`` and ``log_value`` (``log1p`` of the value, so that errors are
-        relative rather than absolute); override for other features. Pure numpy, because the Data
-        Consumer calls it on live records.
+        ``timezone``), their cyclical encodings ``<name>_sin`` / ``<name>_cos`` (``sin(2 pi x /
+        period)``: Sunday sits next to Monday and 23:00 next to 00:00, which the integer codes
+        hide), ``value`` and ``log_value`` (``log1p`` of the value, so that errors are relative
+        rather than absolute); override for other features. Pure numpy, because the Data Consumer
+        calls it on live records.
         """
         ts = local_ms(timestamps_ms, self.timezone)
-        columns = {
-            "weekday": lambda: ((ts // MS_PER_DAY) + 3) % 7,  # 1970-01-01 was a Thursday
-            "hour": lambda: (ts // MS_PER_HOUR) % 24,
-            "minute": lambda: (ts // MS_PER_MINUTE) % 60,
+        calendar = {
+            "weekday": (lambda: ((ts // MS_PER_DAY) + 3) % 7, 7),  # 1970-01-01 was a Thursday
+            "hour": (lambda: (ts // MS_PER_HOUR) % 24, 24),
+            "minute": (lambda: (ts // MS_PER_MINUTE) % 60, 60),
+        }
+        columns = {name: code for name, (code, _) in calendar.items()}
+        for name, (code, period) in calendar.items():
+            columns[f"{name}_sin"] = lambda code=code, period=period: np.sin(2 * np.pi * code() / period)
+            columns[f"{name}_cos"] = lambda code=code, period=period: np.cos(2 * np.pi * code() / period)
+        columns |= {
             "value": lambda: np.asarray(values, dtype=np.float64),
             "log_value": lambda: np.log1p(np.maximum(np.asarray(values, dtype=np.float64), 0.0)),
         }

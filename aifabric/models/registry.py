@@ -26,6 +26,7 @@ __all__ = ["DEFINITION_CLASS_FOR_NAME", "definition_path", "load_definition", "l
 DEFINITION_CLASS_FOR_NAME = {
     "lstm_ae": "aifabric.models.lstm_ae:LSTMAutoencoder",
     "lstm_ae_log": "aifabric.models.lstm_ae:LogLSTMAutoencoder",
+    "lstm_ae_cyclic": "aifabric.models.lstm_ae:CyclicLSTMAutoencoder",
 }
 
 

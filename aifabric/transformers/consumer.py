@@ -84,7 +84,7 @@ class ConsumerConfig:
         rewind: int = 4096,
         max_lateness_ms: int = 3_600_000,
         idle_timeout: float = 0.5,
-        fetch_wait_ms: int = 100,
+        fetch_wait_ms: int = 500,
         session_timeout_ms: int = 2000,
     ) -> None:
         if not topics:

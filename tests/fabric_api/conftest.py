@@ -130,15 +130,23 @@ def pg_db_factory(pg_url: str) -> Iterator[Callable[[], str]]:
     with conn.cursor() as cur:
         for name in created:
             cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
                 (name,),
             )
             cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
     conn.close()
 
 
-def register_bundle(stack: Settings, directory: Path, name: str, prefix: str, tenant: str, alias: str | None = None,
-                    metrics: dict[str, float] | None = None) -> str:  # fmt: skip
+def register_bundle(
+    stack: Settings,
+    directory: Path,
+    name: str,
+    prefix: str,
+    tenant: str,
+    alias: str | None = None,
+    metrics: dict[str, float] | None = None,
+) -> str:
     """Upload a scoring bundle and register it as an MLflow model version owned by ``tenant``."""
     store = ObjectStore(stack, bucket=stack.s3.mlflow_bucket)
     for f in directory.iterdir():
@@ -157,7 +165,9 @@ def register_bundle(stack: Settings, directory: Path, name: str, prefix: str, te
     version = str(resp.json()["model_version"]["version"])
     if alias:
         httpx.post(
-            f"{api}/registered-models/alias", json={"name": name, "alias": alias, "version": version}, timeout=30
+            f"{api}/registered-models/alias",
+            json={"name": name, "alias": alias, "version": version},
+            timeout=30,
         ).raise_for_status()
     return version
 

@@ -94,7 +94,9 @@ def test_validation_unknown_route_and_method_are_problems(api):
         assert_problem(c.get("/no-such-thing"), 404, "no such resource")
         assert_problem(c.get("/training?limit=0"), 422, "limit")
         assert_problem(c.put("/datasets"), 405)
-        assert_problem(c.post("/training", content=b"{not json", headers={"content-type": "application/json"}), 422)
+        assert_problem(
+            c.post("/training", content=b"{not json", headers={"content-type": "application/json"}), 422
+        )
 
 
 def test_health_and_metrics_need_no_token(api):

@@ -17,8 +17,12 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 @pytest.fixture(scope="module")
 def milan_files(tmp_path_factory) -> list[tuple[str, bytes]]:
-    report = generate(tmp_path_factory.mktemp("milan"), GeneratorConfig(squares=2, days=2, anomaly_rate=1.0, seed=3))
-    return [(f.name, f.read_bytes()) for f in report.files] + [("labels.csv", report.labels_file.read_bytes())]
+    report = generate(
+        tmp_path_factory.mktemp("milan"), GeneratorConfig(squares=2, days=2, anomaly_rate=1.0, seed=3)
+    )
+    return [(f.name, f.read_bytes()) for f in report.files] + [
+        ("labels.csv", report.labels_file.read_bytes())
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +73,9 @@ def model(api, stack, api_bundle, tokens) -> tuple[str, str]:
     v1 = register_bundle(stack, api_bundle, name, f"api/{name}/v1", "default", metrics={"eval.roc_auc": 0.7})
     v2 = register_bundle(stack, api_bundle, name, f"api/{name}/v2", "default", alias="champion",
                          metrics={"eval.roc_auc": 0.9})  # fmt: skip
-    register_bundle(stack, api_bundle, name, f"api/{name}/other", "someone-else", metrics={"eval.roc_auc": 0.99})
+    register_bundle(
+        stack, api_bundle, name, f"api/{name}/other", "someone-else", metrics={"eval.roc_auc": 0.99}
+    )
     assert int(v2) == int(v1) + 1
     return name, v2
 
@@ -100,7 +106,9 @@ def test_model_catalog(api, tokens, model):
 def test_model_definitions(api, tokens):
     source = (MODELS_DIR / "mean_window_definition.py").read_bytes()
     with api.client(tokens["b"]) as c:
-        assert_problem(c.post("/models/definitions", files={"file": ("mean_window_definition.py", source)}), 403)
+        assert_problem(
+            c.post("/models/definitions", files={"file": ("mean_window_definition.py", source)}), 403
+        )
     with api.client(tokens["a"]) as c:
         resp = c.post("/models/definitions", files={"file": ("mean_window_definition.py", source)})
         assert resp.status_code == 201, resp.text
@@ -117,13 +125,20 @@ def test_model_definitions(api, tokens):
 def test_training_start_status_cancel(api, tokens, dataset):
     with api.client(tokens["a"]) as c:
         assert_problem(c.post("/training", json={"dataset": "nope@1"}), 404, "nope")
-        assert_problem(c.post("/training", json={"dataset": "milan@1", "val_fraction": 2}), 422, "val_fraction")
-        assert_problem(c.post("/training", json={"dataset": "milan@1", "definition": "no_such"}), 404, "no_such")
+        assert_problem(
+            c.post("/training", json={"dataset": "milan@1", "val_fraction": 2}), 422, "val_fraction"
+        )
+        assert_problem(
+            c.post("/training", json={"dataset": "milan@1", "definition": "no_such"}), 404, "no_such"
+        )
         resp = c.post("/training", json={"dataset": "milan@1", "train_params": {"epochs": 1}})
         assert resp.status_code == 202, resp.text
         run = resp.json()
         assert resp.headers["location"] == f"/api/v1/training/{run['id']}"
-        assert run["status"] == "queued" and run["links"]["dataset_version"] == "/api/v1/datasets/milan/versions/1"
+        assert (
+            run["status"] == "queued"
+            and run["links"]["dataset_version"] == "/api/v1/datasets/milan/versions/1"
+        )
         assert run["links"]["mlflow_ui"] == api.settings.mlflow.tracking_uri
         status = c.get(resp.headers["location"].removeprefix("/api/v1")).json()
         assert status["status"] in ("queued", "running")
@@ -152,7 +167,9 @@ def test_deployments(api, tokens, model):
     with api.client(tokens["a"]) as c:
         assert_problem(c.post("/deployments", json={**body, "model": "no-such-model"}), 404)
         assert_problem(c.post("/deployments", json={**body, "alias": None}), 422, "version or alias")
-        assert_problem(c.post("/deployments", json={**body, "model": None, "alias": None, "model_uri": "/etc"}), 404)
+        assert_problem(
+            c.post("/deployments", json={**body, "model": None, "alias": None, "model_uri": "/etc"}), 404
+        )
         resp = c.post("/deployments", json=body)
         assert resp.status_code == 202, resp.text
         location = resp.headers["location"]
@@ -161,7 +178,10 @@ def test_deployments(api, tokens, model):
         assert_problem(c.post("/deployments", json=body), 409, "exists")
         ready = wait_for(lambda: _ready(c, location), 120, "the deployment to be ready")
         assert ready["state"] == "ready", ready
-        assert {x["component"]: x["state"] for x in ready["components"]} == {"predictor": "ready", "consumer": "ready"}
+        assert {x["component"]: x["state"] for x in ready["components"]} == {
+            "predictor": "ready",
+            "consumer": "ready",
+        }
         assert [d["id"] for d in c.get("/deployments").json()["data"]] == [dep["id"]]
         timings = c.get(f"/deployments/{dep['id']}/timings").json()
         assert len(timings) == 1 and timings[0]["combined_ms"] >= timings[0]["consumer_ms"] > 0
@@ -182,13 +202,18 @@ def test_deployments(api, tokens, model):
     with api.client(tokens["a"]) as c:
         assert c.get("/topics/traffic.results/peek").status_code == 200
         first = str(int(version) - 1)
-        assert_problem(c.post(f"/deployments/{dep['id']}/redeploy", json={"model": "other", "version": "1"}), 422)
+        assert_problem(
+            c.post(f"/deployments/{dep['id']}/redeploy", json={"model": "other", "version": "1"}), 422
+        )
         resp = c.post(f"/deployments/{dep['id']}/redeploy", json={"model": name, "version": first})
         assert resp.status_code == 202, resp.text
         done = wait_for(lambda: _ready(c, location), 120, "the redeploy to finish")
         assert done["state"] == "ready" and done["model_version"] == first
         assert done["operation"]["kind"] == "redeploy" and done["operation"]["state"] == "succeeded"
-        assert [t["kind"] for t in c.get(f"/deployments/{dep['id']}/timings").json()] == ["deploy", "redeploy"]
+        assert [t["kind"] for t in c.get(f"/deployments/{dep['id']}/timings").json()] == [
+            "deploy",
+            "redeploy",
+        ]
         assert c.delete(f"/deployments/{dep['id']}").status_code == 204
         assert_problem(c.get(f"/deployments/{dep['id']}"), 404)
         assert_problem(c.delete(f"/deployments/{dep['id']}"), 404)
@@ -197,7 +222,9 @@ def test_deployments(api, tokens, model):
 def test_collections_and_topics(api, tokens):
     body = {"name": "cells", "source": "core", "metrics": ["NUM_OF_UE"], "period_s": 5}
     with api.client(tokens["a"]) as c:
-        assert_problem(c.post("/collections", json={**body, "metrics": ["NO_SUCH_METRIC"]}), 422, "NO_SUCH_METRIC")
+        assert_problem(
+            c.post("/collections", json={**body, "metrics": ["NO_SUCH_METRIC"]}), 422, "NO_SUCH_METRIC"
+        )
         assert_problem(c.post("/collections", json={**body, "period_s": -1}), 422)
         resp = c.post("/collections", json=body)
         assert resp.status_code == 201, resp.text

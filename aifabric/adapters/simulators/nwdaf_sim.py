@@ -10,7 +10,8 @@
 - ``GET /nnwdaf-analyticsinfo/v1/analytics?event-id=...&event-filter=...`` → ``AnalyticsData``
   (204 when the event has no data here).
 - Test hooks under ``/sim``: stats (subscriptions created, deleted, notifications sent),
-  anomaly injection, notification form.
+  anomaly injection, notification form, and the clock (``PUT /sim/clock``: accelerated simulated
+  time, e.g. one 10-minute slot per wall second for the demo; anomalies use simulated time).
 
 Run: ``python -m aifabric.adapters.simulators.nwdaf_sim --port 18090``.
 """
@@ -39,7 +40,7 @@ from aifabric.adapters.nwdaf import (
     SUBSCRIPTIONS_PATH,
     UE_COMMUNICATION,
 )
-from aifabric.adapters.simulators.traffic import Anomaly, TrafficModel, cell_ids
+from aifabric.adapters.simulators.traffic import Anomaly, SimClock, TrafficModel, cell_ids
 from aifabric.config import LOOPBACK
 
 log = logging.getLogger("aifabric.sim.nwdaf")
@@ -96,6 +97,7 @@ class NwdafSimulator:
         mnc: str = "01",
     ) -> None:
         self.model = TrafficModel(cell_ids(cells), seed=seed)
+        self.clock = SimClock()
         self.form: Form = form
         self.plmn = {"mcc": mcc, "mnc": mnc}
         self.subscriptions: dict[str, _Subscription] = {}
@@ -121,6 +123,8 @@ class NwdafSimulator:
         s.route("GET", "/sim/stats", lambda req, rest: Response(200, self.snapshot()))
         s.route("POST", "/sim/anomalies", self._inject)
         s.route("PUT", "/sim/form", self._set_form)
+        s.route("GET", "/sim/clock", lambda req, rest: Response(200, self._clock_view()))
+        s.route("PUT", "/sim/clock", self._set_clock)
         self._notifier = threading.Thread(target=self._notify_loop, name="nwdaf-sim-notify", daemon=True)
 
     @property
@@ -229,6 +233,23 @@ class NwdafSimulator:
             return problem(400, "form must be 'array' or 'oai'")
         self.form = form
         return Response(200, {"form": form})
+
+    def _set_clock(self, req: Request, rest: list[str]) -> Response:
+        try:
+            clock = SimClock.model_validate_json(req.body or b"{}")
+        except ValidationError as exc:
+            return problem(400, str(exc.errors()[0]["msg"]))
+        self.clock = clock.model_copy(update={"wall_ms": _now_ms()})
+        return Response(200, self._clock_view())
+
+    def _clock_view(self) -> dict[str, Any]:
+        """The clock, simulated now, and the traffic model's identity (to rebuild its history)."""
+        return {
+            **self.clock.model_dump(),
+            "now_ms": self.clock.sim_ms(_now_ms()),
+            "cells": self.model.cells,
+            "seed": self.model.seed,
+        }
 
     # -- content -----------------------------------------------------------------------------
 
@@ -351,7 +372,7 @@ class NwdafSimulator:
             self.stats["analytics"] += 1
         if event not in (NETWORK_PERFORMANCE, UE_COMMUNICATION, NF_LOAD):
             return Response(204)
-        data = self.event_notification(sub, _now_ms(), 1)
+        data = self.event_notification(sub, self.clock.sim_ms(_now_ms()), 1)
         data.pop("event")
         if len(data) <= 3:  # only the time stamps: nothing to report
             return Response(204)
@@ -361,8 +382,10 @@ class NwdafSimulator:
 
     def notification_bodies(self, sub: _Subscription, t_ms: int) -> list[Any]:
         """What one report sends: one array body, or one bare object per event (OAI form)."""
-        period_s = max(1, sub.period_ms // 1000)
-        events = [self.event_notification(es, t_ms, period_s) for es in sub.body["eventSubscriptions"]]
+        clock = self.clock
+        period_s = max(1, round(sub.period_ms // 1000 * clock.time_scale))
+        sim_ms = clock.sim_ms(t_ms)
+        events = [self.event_notification(es, sim_ms, period_s) for es in sub.body["eventSubscriptions"]]
         if self.form == "oai":
             return events
         notif: dict[str, Any] = {"subscriptionId": sub.id, "eventNotifications": events}
