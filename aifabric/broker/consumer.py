@@ -11,10 +11,10 @@ rewind our partitions to the beginning (at-least-once: nothing new is skipped).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
