@@ -21,6 +21,9 @@ def _mount() -> None:
     from aifabric.collector.cli import app as collections_app
     from aifabric.collector.cli import topics_app
     from aifabric.datasets.cli import app as data_app
+    from aifabric.demo.cli import demo
+    from aifabric.fabric_api.cli import app as tenants_app
+    from aifabric.fabric_api.cli import tokens_app
     from aifabric.k8s.cli import app as k8s_app
     from aifabric.kfp_pipelines.cli import app as pipeline_app
     from aifabric.kfp_pipelines.cli import train_app
@@ -33,6 +36,9 @@ def _mount() -> None:
     app.add_typer(train_app, name="train")
     app.add_typer(deployments_app, name="deployments")
     app.add_typer(k8s_app, name="k8s")
+    app.add_typer(tenants_app, name="tenants")
+    app.add_typer(tokens_app, name="tokens")
+    app.command(name="demo")(demo)
 
 
 _mount()
@@ -46,9 +52,13 @@ def up(
     """Start the embedded stack (broker, S3, MLflow, API) on loopback and wait until healthy."""
     from aifabric.runtime import Stack
 
+    from aifabric.fabric_api.security import token_file
+
+    settings = get_settings()
     with console.status("starting the embedded stack…"):
-        status = Stack(get_settings()).up(timeout=timeout, simulators=simulators)
+        status = Stack(settings).up(timeout=timeout, simulators=simulators)
     _print_status(status)
+    console.print(f"API docs: {settings.api_url}/docs   admin token: {token_file(settings)} (mode 0600)")
 
 
 @app.command()

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aifabric.config import get_settings
+from aifabric.models.registry import DEFAULT_DEFINITION
 
 app = typer.Typer(help="The training pipeline: compile to KFP IR, run it.", no_args_is_help=True)
 train_app = typer.Typer(
@@ -56,7 +57,7 @@ def compile_(out: Path = typer.Argument(Path("aifabric-training.yaml"), help="ou
 @app.command()
 def run(
     dataset: str = typer.Option(..., help="dataset version: name, name@N or a version id"),
-    definition: str = typer.Option("lstm_ae", help="model definition (name or module:Class)"),
+    definition: str = typer.Option(DEFAULT_DEFINITION, help="model definition (name or module:Class)"),
     model_name: str = typer.Option(None, help="registered model name (default: the definition's)"),
     epochs: int = typer.Option(None, min=1, help="training epochs (default: the definition's)"),
     tenant: str = typer.Option("default"),
@@ -82,7 +83,9 @@ def run(
 @train_app.command("run")
 def train_run(
     dataset: str = typer.Option(..., help="dataset version: name, name@N or a version id"),
-    definition: str = typer.Option("lstm_ae", help="built-in name, module:Class, or an onboarded definition"),
+    definition: str = typer.Option(
+        DEFAULT_DEFINITION, help="built-in name, module:Class, or an onboarded definition"
+    ),
     model_name: str = typer.Option(None, help="registered model name (default: the definition's)"),
     epochs: int = typer.Option(None, min=1, help="training epochs (default: the definition's)"),
     series: list[str] = typer.Option(None, help="series (squares) to train on; repeat; default all"),

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aifabric.models.registry import DEFAULT_DEFINITION
+
 __all__ = ["Gate", "PipelineConfig"]
 
 
@@ -31,7 +33,9 @@ class PipelineConfig(BaseModel):
 
     dataset: str = Field(description="dataset version: 'name@N', 'name' (latest) or a version id")
     tenant: str = "default"
-    definition: str = Field("lstm_ae", description="short name or 'module:Class' of the model definition")
+    definition: str = Field(
+        DEFAULT_DEFINITION, description="short name or 'module:Class' of the model definition"
+    )
     definition_uri: str | None = Field(None, description="s3:// URI of an uploaded definition module")
     model_name: str | None = Field(None, description="registered model name; default: the definition's name")
     metric: str | None = Field(None, description="dataset metric to model; default: the dataset's default")

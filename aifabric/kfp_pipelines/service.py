@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from aifabric.config import Settings
 from aifabric.errors import Conflict, InvalidRequest, NotFound
 from aifabric.kfp_pipelines.config import Gate, PipelineConfig
+from aifabric.models.registry import DEFAULT_DEFINITION
 from aifabric.persistence.db import Base, TenantMixin, TimestampMixin, utcnow
 
 __all__ = [
@@ -74,7 +75,7 @@ class TrainingCreate(BaseModel):
 
     dataset: str = Field(examples=["milan@1"], description="'name@N', 'name' (latest) or a version id")
     definition: str = Field(
-        "lstm_ae", description="built-in name, 'module:Class', or an onboarded definition"
+        DEFAULT_DEFINITION, description="built-in name, 'module:Class', or an onboarded definition"
     )
     model_name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     metric: str | None = None

@@ -21,13 +21,21 @@ from pathlib import Path
 from aifabric.errors import InvalidRequest
 from aifabric.models.base import ModelDefinition
 
-__all__ = ["DEFINITION_CLASS_FOR_NAME", "definition_path", "load_definition", "load_definition_file"]
+__all__ = [
+    "DEFAULT_DEFINITION",
+    "DEFINITION_CLASS_FOR_NAME",
+    "definition_path",
+    "load_definition",
+    "load_definition_file",
+]
 
 DEFINITION_CLASS_FOR_NAME = {
     "lstm_ae": "aifabric.models.lstm_ae:LSTMAutoencoder",
     "lstm_ae_log": "aifabric.models.lstm_ae:LogLSTMAutoencoder",
     "lstm_ae_cyclic": "aifabric.models.lstm_ae:CyclicLSTMAutoencoder",
 }
+DEFAULT_DEFINITION = "lstm_ae"
+"""What training uses when the request names no definition (docs/training.md says why)."""
 
 
 def definition_path(name_or_path: str) -> str:

@@ -1,9 +1,16 @@
-"""Per-series sliding windows for streaming scoring.
+"""Per-series sliding windows for streaming scoring, vectorised across a micro-batch.
 
 Each series (keyed by :func:`aifabric.records.series_key`) keeps only its newest ``window - 1``
-raw points. A micro-batch of new points is sorted per series, joined to that tail, run through
-the model's own ``featurize`` and training scaler (``ScoringBundle``), and cut into windows that
-end at each new point, so a stream scores exactly like the offline pipeline.
+points in a row of fixed-size arrays (time stamps, raw values and, for pointwise features, the
+scaled feature rows), so one micro-batch of any number of series costs a handful of numpy calls
+rather than a few per series: the batch is sorted by (series, time), every new point is
+featurized and scaled in one call, joined to its series' tail by index arithmetic, and all windows
+are gathered at once. Windows end at each new point, so a stream scores exactly like the offline
+pipeline (``ScoringBundle.preprocess``).
+
+Features are pointwise when the definition keeps :meth:`ModelDefinition.featurize` (calendar and
+value features of one point depend on that point alone). A definition that overrides it may look
+at neighbours, so its features are recomputed per series over tail + new points, as offline.
 
 Ordering and lateness: a point newer than the series' newest is scored. A point with a time
 stamp already in the tail is a duplicate (at-least-once redelivery) and is skipped. An older point
@@ -17,14 +24,18 @@ partition move are complete (see ``aifabric.transformers.consumer``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from aifabric.models.base import ModelDefinition
 from aifabric.models.bundle import ScoringBundle
 
 __all__ = ["Point", "Rejected", "SeriesWindows", "WindowBatch"]
+
+_NONE = np.iinfo(np.int64).min  # "no point yet" as a series' newest time stamp
+_NO_ORIGIN = ("", -1)
 
 
 @dataclass(slots=True)
@@ -32,7 +43,7 @@ class Point:
     key: str
     ts_ms: int
     value: float
-    origin: tuple[str, int] = ("", -1)  # (topic, partition): whose state this series lives in
+    origin: tuple[str, int] = _NO_ORIGIN  # (topic, partition): whose state this series lives in
     emit: bool = True
     ref: object = None  # caller's handle (e.g. the Kafka message), returned with a rejection
 
@@ -45,7 +56,7 @@ class Rejected:
 
 @dataclass
 class WindowBatch:
-    """Windows ready to score, with the series and end time of each."""
+    """Windows ready to score, with the series, end time and last raw value of each."""
 
     windows: np.ndarray
     keys: list[str] = field(default_factory=list)
@@ -58,100 +69,200 @@ class WindowBatch:
         return len(self.keys)
 
 
-@dataclass(slots=True)
-class _Series:
-    ts: np.ndarray
-    values: np.ndarray
-    origin: tuple[str, int]
-
-
 class SeriesWindows:
-    """Window state of every series this consumer owns."""
+    """Window state of every series this consumer owns (one array row per series)."""
 
-    def __init__(self, bundle: ScoringBundle, max_lateness_ms: int = 3_600_000) -> None:
+    def __init__(self, bundle: ScoringBundle, max_lateness_ms: int = 3_600_000, capacity: int = 1024) -> None:
         self.bundle = bundle
         self.window = bundle.window
+        self.keep = bundle.window - 1
         self.n_features = len(bundle.features)
         self.max_lateness_ms = max_lateness_ms
         self._definition = bundle.definition_instance()
-        self._series: dict[str, _Series] = {}
+        self.pointwise = type(self._definition).featurize is ModelDefinition.featurize
+        self._slot: dict[str, int] = {}
+        self._keys: list[str] = []
+        self._origins: list[tuple[str, int]] = []
+        self._free: list[int] = []
+        self._alloc(capacity)
+
+    def _alloc(self, capacity: int) -> None:
+        """(Re)size the per-series arrays; tails are right-aligned, ``_len`` rows valid."""
+        old = getattr(self, "_ts", None)
+        ts = np.zeros((capacity, self.keep), np.int64)
+        values = np.zeros((capacity, self.keep), np.float64)
+        feats = np.zeros((capacity, self.keep, self.n_features), np.float32)
+        lens = np.zeros(capacity, np.int64)
+        newest = np.full(capacity, _NONE, np.int64)
+        if old is not None:
+            n = old.shape[0]
+            ts[:n], values[:n], feats[:n] = self._ts, self._values, self._feats
+            lens[:n], newest[:n] = self._len, self._newest
+        self._ts, self._values, self._feats, self._len, self._newest = ts, values, feats, lens, newest
 
     def __len__(self) -> int:
-        return len(self._series)
+        return len(self._slot)
+
+    def _slot_of(self, key: str) -> int:
+        slot = self._slot.get(key)
+        if slot is None:
+            if self._free:
+                slot = self._free.pop()
+                self._keys[slot] = key
+            else:
+                slot = len(self._keys)
+                self._keys.append(key)
+                self._origins.append(_NO_ORIGIN)
+                if slot >= self._len.shape[0]:
+                    self._alloc(2 * self._len.shape[0])
+            self._slot[key] = slot
+        return slot
 
     def drop(self, origins: Iterable[tuple[str, int]]) -> int:
         """Forget the series of partitions this consumer no longer owns; returns how many."""
         gone = set(origins)
-        keys = [k for k, s in self._series.items() if s.origin in gone]
-        for k in keys:
-            del self._series[k]
-        return len(keys)
+        slots = [s for k, s in self._slot.items() if self._origins[s] in gone]
+        for s in slots:
+            del self._slot[self._keys[s]]
+            self._keys[s], self._origins[s] = "", _NO_ORIGIN
+            self._len[s], self._newest[s] = 0, _NONE
+            self._free.append(s)
+        return len(slots)
+
+    def _features(self, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return self.bundle.scale(self._definition.featurize(ts, values))
 
     def add(self, points: Iterable[Point]) -> WindowBatch:
-        """Apply a micro-batch; return the windows ending at each new, emitting point."""
-        by_key: dict[str, list[Point]] = {}
-        for p in points:
-            by_key.setdefault(p.key, []).append(p)
-        chunks: list[np.ndarray] = []
+        """Apply a micro-batch of :class:`Point`; return the windows ending at each new, emitting point."""
+        pts = list(points)
+        return self.add_columns(
+            [p.key for p in pts],
+            np.fromiter((p.ts_ms for p in pts), np.int64, len(pts)),
+            np.fromiter((p.value for p in pts), np.float64, len(pts)),
+            np.fromiter((p.emit for p in pts), bool, len(pts)),
+            [p.origin for p in pts],
+            [p.ref for p in pts],
+        )
+
+    def add_columns(
+        self,
+        keys: Sequence[str],
+        ts: np.ndarray,
+        values: np.ndarray,
+        emit: np.ndarray | None = None,
+        origins: Sequence[tuple[str, int]] | None = None,
+        refs: Sequence[object] | None = None,
+    ) -> WindowBatch:
+        """The same as :meth:`add` for a batch given column-wise (the Kafka hot path)."""
+        n = len(keys)
         out = WindowBatch(windows=np.empty((0, self.window, self.n_features), dtype=np.float32))
-        for key, pts in by_key.items():
-            pts.sort(key=lambda p: p.ts_ms)
-            self._add_series(key, pts, out, chunks)
-        if chunks:
-            out.windows = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        if n == 0:
+            return out
+        slot_of = self._slot_of
+        slots = np.fromiter((slot_of(k) for k in keys), np.int64, n)
+        ts = np.asarray(ts, np.int64)
+        values = np.asarray(values, np.float64)
+        emit = np.ones(n, bool) if emit is None else np.asarray(emit, bool)
+        order = np.lexsort((ts, slots))
+        s, t = slots[order], ts[order]
+        above = t > self._newest[s]
+        repeat = np.zeros(n, bool)
+        repeat[1:] = (s[1:] == s[:-1]) & (t[1:] == t[:-1])
+        out.duplicates = int(np.count_nonzero(above & repeat))
+        if not above.all():
+            self._older(order[~above], slots, ts, values, emit, origins, refs, out)
+        fresh = order[above & ~repeat]
+        if fresh.size:
+            self._append(fresh, slots, ts, values, emit, origins, out)
         return out
 
-    def _add_series(self, key: str, pts: list[Point], out: WindowBatch, chunks: list[np.ndarray]) -> None:
-        state = self._series.get(key)
-        if state is None:
-            state = _Series(np.empty(0, np.int64), np.empty(0, np.float64), pts[0].origin)
-            self._series[key] = state
-        newest = int(state.ts[-1]) if state.ts.size else None
-        fresh: list[Point] = []
-        for p in pts:
-            if newest is None or p.ts_ms > newest:
-                fresh.append(p)
-                newest = p.ts_ms
-            elif p.ts_ms in state.ts or any(q.ts_ms == p.ts_ms for q in fresh):
+    def _older(self, idx, slots, ts, values, emit, origins, refs, out: WindowBatch) -> None:
+        """Points not newer than their series' newest: duplicates, late joiners or rejects (rare)."""
+        for i in idx.tolist():
+            slot, t = int(slots[i]), int(ts[i])
+            tail = self._ts[slot, self.keep - int(self._len[slot]) :]
+            newest = int(self._newest[slot])
+            if t == newest or (tail == t).any():
                 out.duplicates += 1
-            elif newest - p.ts_ms <= self.max_lateness_ms:
-                self._insert_late(state, p)
+            elif newest - t <= self.max_lateness_ms:
+                self._insert_late(slot, t, float(values[i]))
             else:
+                point = Point(
+                    self._keys[slot],
+                    t,
+                    float(values[i]),
+                    origins[i] if origins is not None else _NO_ORIGIN,
+                    bool(emit[i]),
+                    refs[i] if refs is not None else None,
+                )
                 out.rejected.append(
                     Rejected(
-                        p,
-                        f"late by {newest - p.ts_ms} ms (series newest point at {newest} ms; "
+                        point,
+                        f"late by {newest - t} ms (series newest point at {newest} ms; "
                         f"bound {self.max_lateness_ms} ms)",
                     )
                 )
-        if not fresh:
-            return
-        ts = np.concatenate([state.ts, np.fromiter((p.ts_ms for p in fresh), np.int64, len(fresh))])
-        values = np.concatenate([state.values, np.fromiter((p.value for p in fresh), np.float64, len(fresh))])
-        keep = self.window - 1
-        state.ts, state.values = ts[-keep:] if keep else ts[:0], values[-keep:] if keep else values[:0]
-        state.origin = fresh[-1].origin
-        n_windows = ts.size - self.window + 1
-        if n_windows <= 0:
-            return
-        # Window i ends at point i + window - 1; the last len(fresh) points are new.
-        ends = np.arange(self.window - 1, ts.size)
-        first_new = ts.size - len(fresh)
-        emit = np.array([p.emit for p in fresh], dtype=bool)
-        sel = ends >= first_new
-        sel[sel] = emit[ends[sel] - first_new]
-        if not sel.any():
-            return
-        windows = self.bundle.preprocess(ts, values)[sel]
-        chunks.append(windows)
-        end_idx = ends[sel]
-        out.keys.extend([key] * len(end_idx))
-        out.end_ms.extend(ts[end_idx].tolist())
-        out.last_values.extend(values[end_idx].tolist())
 
-    def _insert_late(self, state: _Series, p: Point) -> None:
-        i = int(np.searchsorted(state.ts, p.ts_ms))
-        if i == 0 and state.ts.size >= self.window - 1:
+    def _insert_late(self, slot: int, t: int, value: float) -> None:
+        keep, length = self.keep, int(self._len[slot])
+        tail = self._ts[slot, keep - length :]
+        i = int(np.searchsorted(tail, t))
+        if i == 0 and length >= keep:
             return  # older than the whole tail: no future window reaches it
-        state.ts = np.insert(state.ts, i, p.ts_ms)[-(self.window - 1) :]
-        state.values = np.insert(state.values, i, p.value)[-(self.window - 1) :]
+        row = self._features(np.array([t], np.int64), np.array([value]))[0] if self.pointwise else 0.0
+        # rows before the insertion point move one to the left (the oldest falls off a full tail)
+        at = keep - length + i
+        start = max(keep - length - 1, 0)
+        for arr, new in ((self._ts, t), (self._values, value), (self._feats, row)):
+            arr[slot, start : at - 1] = arr[slot, start + 1 : at]
+            arr[slot, at - 1] = new
+        self._len[slot] = min(keep, length + 1)
+
+    def _append(self, fresh, slots, ts, values, emit, origins, out: WindowBatch) -> None:
+        """Join every fresh point to its series' tail, gather all windows, keep the new tails."""
+        keep, w, f = self.keep, self.window, self.n_features
+        fs, ft, fv = slots[fresh], ts[fresh], values[fresh]
+        n = fs.size
+        starts = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
+        counts = np.diff(np.r_[starts, n])
+        u = fs[starts]
+        lens = self._len[u]
+        # one block per series: keep tail rows (right-aligned, lens valid), then its new points
+        sizes = keep + counts
+        block = np.r_[0, np.cumsum(sizes)[:-1]]
+        total = int(sizes.sum())
+        k = np.arange(n) - np.repeat(starts, counts)  # position of each new point in its series
+        rows = np.repeat(block, counts) + keep + k
+        tail_rows = (block[:, None] + np.arange(keep)).ravel()
+        c_ts, c_val = np.empty(total, np.int64), np.empty(total, np.float64)
+        c_feat = np.empty((total, f), np.float32)
+        c_ts[tail_rows], c_val[tail_rows] = self._ts[u].ravel(), self._values[u].ravel()
+        c_ts[rows], c_val[rows] = ft, fv
+        if self.pointwise:
+            c_feat[tail_rows] = self._feats[u].reshape(-1, f)
+            c_feat[rows] = self._features(ft, fv)
+        else:  # features may depend on neighbours: featurize each series' valid rows as offline
+            for b, size, length in zip(block.tolist(), sizes.tolist(), lens.tolist(), strict=True):
+                lo, hi = b + keep - length, b + size
+                c_feat[lo:hi] = self._features(c_ts[lo:hi], c_val[lo:hi])
+        # a window ends at each new point whose series has window - 1 points before it
+        sel = (k + np.repeat(lens, counts) >= keep) & emit[fresh]
+        if sel.any():
+            ends = rows[sel]
+            out.windows = c_feat[(ends - keep)[:, None] + np.arange(w)]
+            keys = self._keys
+            out.keys = [keys[x] for x in fs[sel].tolist()]
+            out.end_ms = ft[sel].tolist()
+            out.last_values = fv[sel].tolist()
+        # new tails: the last keep rows of each block
+        new_tail = ((block + counts)[:, None] + np.arange(keep)).ravel()
+        m = u.size
+        self._ts[u] = c_ts[new_tail].reshape(m, keep)
+        self._values[u] = c_val[new_tail].reshape(m, keep)
+        self._feats[u] = c_feat[new_tail].reshape(m, keep, f)
+        self._len[u] = np.minimum(keep, lens + counts)
+        self._newest[u] = ft[starts + counts - 1]
+        if origins is not None:
+            last = fresh[starts + counts - 1].tolist()
+            for slot, i in zip(u.tolist(), last, strict=True):
+                self._origins[slot] = origins[i]

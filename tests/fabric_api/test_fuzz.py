@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 
 pytestmark = pytest.mark.integration
 
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 5
 SLOW = {"POST /api/v1/models/definitions": 2}  # each example imports the upload in a fresh interpreter
 
 

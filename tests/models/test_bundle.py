@@ -13,7 +13,7 @@ from aifabric.errors import InvalidRequest
 from aifabric.models.base import sliding_windows
 from aifabric.models.bundle import Scorer, ScoringBundle
 from aifabric.models.calibration import fit_calibration, normal_cdf
-from aifabric.models.lstm_ae import LSTMAutoencoder
+from aifabric.models.lstm_ae import CyclicLSTMAutoencoder, LSTMAutoencoder
 from aifabric.models.registry import load_definition
 
 HERE = Path(__file__).parent
@@ -29,6 +29,22 @@ def test_featurize_uses_local_calendar():
     assert feats.tolist() == [[4, 0, 0, 1.5], [4, 1, 50, 2.5]]
     utc = LSTMAutoencoder().featurize(ts[:1], np.array([0.0]))
     assert utc.tolist() == [[3, 23, 0, 0.0]]  # Thursday 23:00 UTC
+
+
+def test_cyclic_calendar_features_wrap_around():
+    d = CyclicLSTMAutoencoder(timezone="Europe/Rome")
+    # Sunday 2013-11-03 23:50 and Monday 2013-11-04 00:00 in Milan (UTC+1)
+    ts = np.array([1383519000000, 1383519600000])
+    feats = d.featurize(ts, np.array([0.0, np.e - 1]))
+    assert feats.shape == (2, 7) and d.features[-1] == "log_value"
+    sunday, monday = feats
+    assert monday[:6].tolist() == pytest.approx([0.0, 1.0, 0.0, 1.0, 0.0, 1.0], abs=1e-6)
+    assert sunday[:2].tolist() == pytest.approx([np.sin(2 * np.pi * 6 / 7), np.cos(2 * np.pi * 6 / 7)])
+    assert sunday[2:4].tolist() == pytest.approx([np.sin(2 * np.pi * 23 / 24), np.cos(2 * np.pi * 23 / 24)])
+    assert sunday[4:6].tolist() == pytest.approx([np.sin(2 * np.pi * 50 / 60), np.cos(2 * np.pi * 50 / 60)])
+    assert feats[:, 6].tolist() == pytest.approx([0.0, 1.0])  # log1p
+    # neighbours on the clock are neighbours in feature space; the integer codes put them 6 and 23 apart
+    assert np.linalg.norm(sunday[:4] - monday[:4]) < 1.2
 
 
 def test_unknown_feature_needs_featurize_override():
@@ -122,6 +138,7 @@ def test_importing_the_bundle_does_not_import_tensorflow_or_mlflow():
 
 def test_registry_resolves_names_paths_and_files(tmp_path):
     assert load_definition("lstm_ae") is LSTMAutoencoder
+    assert load_definition("lstm_ae_cyclic") is CyclicLSTMAutoencoder
     assert load_definition("aifabric.models.lstm_ae:LSTMAutoencoder") is LSTMAutoencoder
     assert load_definition("x:MeanWindow", file=DEFINITION_FILE).name == "mean_window"
     with pytest.raises(InvalidRequest, match="neither a known name"):

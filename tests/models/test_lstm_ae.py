@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 
 from aifabric.datasets.loader import load_files
@@ -10,7 +11,7 @@ from aifabric.datasets.milan_generator import GeneratorConfig, generate
 from aifabric.kfp_pipelines.steps import compare_with_baselines, prepare_arrays
 from aifabric.models.bundle import Scorer, ScoringBundle
 from aifabric.models.calibration import fit_calibration
-from aifabric.models.lstm_ae import LSTMAutoencoder
+from aifabric.models.lstm_ae import CyclicLSTMAutoencoder, LSTMAutoencoder
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +43,8 @@ def test_architecture_is_the_papers(trained):
 def test_onnx_export_gives_the_same_scores(trained):
     definition, model, data, mean, scale, out = trained
     definition.export_onnx(model, out / "model.onnx")
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert {n.op_type for n in graph.node} >= {"LSTM", "Expand", "MatMul"}  # built from the weights
     val = data["val_windows"]
     cal = fit_calibration(definition.reconstruction_error(val, definition.reconstruct(model, val)))
     ScoringBundle(
@@ -54,16 +57,17 @@ def test_onnx_export_gives_the_same_scores(trained):
         scaler_scale=scale.tolist(),
         calibration=cal,
         threshold=0.99,
-        input_name="windows",
-        output_name="Identity:0",
+        input_name=graph.input[0].name,
+        output_name=graph.output[0].name,
     ).save(out)
     scorer = Scorer.from_dir(out, threads=2)
     assert scorer._session.get_inputs()[0].name == "windows"  # the exporter's input name
+    assert scorer._session.get_inputs()[0].shape[0] == "batch"  # dynamic batch
     test = data["test_windows"]
     keras_err = definition.reconstruction_error(test, definition.reconstruct(model, test))
-    onnx = scorer.score(test)
-    assert np.max(np.abs(onnx.errors - keras_err) / np.maximum(keras_err, 1e-9)) < 1e-3
-    assert np.max(np.abs(onnx.probabilities - cal.probability(keras_err))) < 1e-3
+    scored = scorer.score(test)
+    assert np.max(np.abs(scored.errors - keras_err) / np.maximum(keras_err, 1e-9)) < 1e-3
+    assert np.max(np.abs(scored.probabilities - cal.probability(keras_err))) < 1e-3
 
 
 def test_detects_injected_anomalies_well_above_chance(trained):
@@ -78,3 +82,28 @@ def test_detects_injected_anomalies_well_above_chance(trained):
     assert metrics["roc_auc"] > 0.7
     assert metrics["roc_auc"] > baselines["isolation_forest"]["roc_auc"] + 0.05
     assert metrics["pr_auc"] > 2 * data["test_labels"].mean()  # far above a random ranking's precision
+
+
+def test_exporter_falls_back_for_layers_it_does_not_know(tmp_path):
+    """A layer without an ONNX mapping here (a GRU) goes through Keras' own exporter instead."""
+    import keras
+
+    from aifabric.models import onnx_lstm
+
+    inputs = keras.Input(shape=(12, 4), name="windows")
+    model = keras.Model(inputs, keras.layers.GRU(4, return_sequences=True)(inputs))
+    assert onnx_lstm.export(model, tmp_path / "m.onnx") is False
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_cyclic_definition_exports_and_matches_keras(tmp_path):
+    import onnxruntime as ort
+
+    definition = CyclicLSTMAutoencoder()
+    x = np.random.default_rng(0).normal(size=(64, 12, len(definition.features))).astype(np.float32)
+    model = definition.fit(x, x[:16], definition.params({"epochs": 1}), None)
+    definition.export_onnx(model, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"windows": x})[0]
+    assert got.shape == (64, 12, 7)
+    assert np.max(np.abs(got - definition.reconstruct(model, x))) < 1e-4

@@ -9,7 +9,7 @@ import pytest
 from aifabric.models.bundle import ScoringBundle
 from aifabric.records import InvalidRecord
 from aifabric.serving.sample_bundle import write_sample_bundle
-from aifabric.transformers.consumer import parse_point
+from aifabric.transformers.points import parse_point
 from aifabric.transformers.windows import Point, SeriesWindows
 
 T0 = 1_700_000_000_000
@@ -94,3 +94,59 @@ def test_parse_point_accepts_the_papers_record_and_names_bad_fields():
         parse_point(orjson.dumps(RECORD | {"timestamp": "2025-10-23T12:00:00"}))
     with pytest.raises(InvalidRecord, match="not scored by this deployment"):
         parse_point(orjson.dumps(RECORD), frozenset({"DOWNLINK_VOL"}))
+
+
+@pytest.mark.parametrize("pointwise", [True, False], ids=["pointwise", "per-series-featurize"])
+def test_many_series_shuffled_batches_with_redelivery_equal_offline(bundle, pointwise):
+    """Vectorised windows == offline windows per series, for every end, exactly once."""
+    rng = np.random.default_rng(7)
+    n_series, n_points = 50, 40
+    ts = T0 + STEP * np.arange(n_points)
+    values = {k: rng.uniform(10, 200, n_points) for k in range(n_series)}
+    stream = [(k, i) for i in range(n_points) for k in range(n_series)]
+    sw = SeriesWindows(bundle)
+    sw.pointwise = pointwise
+    got: dict[tuple[str, int], np.ndarray] = {}
+    duplicates = 0
+    pos = 0
+    while pos < len(stream):
+        size = int(rng.integers(1, 400))
+        chunk = stream[pos : pos + size]
+        redelivered = stream[max(0, pos - 30) : pos] if rng.random() < 0.5 else []
+        pos += size
+        batch_pts = [Point(f"s{k}", int(ts[i]), float(values[k][i])) for k, i in chunk + redelivered]
+        rng.shuffle(batch_pts)
+        batch = sw.add(batch_pts)
+        duplicates += batch.duplicates
+        for key, end, win in zip(batch.keys, batch.end_ms, batch.windows, strict=True):
+            assert (key, end) not in got
+            got[(key, end)] = win
+    assert len(got) == n_series * (n_points - 11)
+    assert duplicates > 0
+    for k in range(n_series):
+        offline = bundle.preprocess(ts, values[k])
+        for j, end in enumerate(ts[11:]):
+            np.testing.assert_allclose(got[(f"s{k}", int(end))], offline[j], rtol=1e-6)
+
+
+def test_late_point_within_bound_joins_later_windows_like_offline(bundle):
+    sw = SeriesWindows(bundle, max_lateness_ms=24 * 3_600_000)
+    ts = T0 + STEP * np.arange(26)
+    values = np.arange(26, dtype=float) * 3 + 50
+    first = [i for i in range(21) if i != 15]
+    sw.add(Point("s", int(ts[i]), float(values[i])) for i in first)
+    late = sw.add([Point("s", int(ts[15]), float(values[15])), Point("s", int(ts[2]), 1.0)])
+    assert len(late) == 0 and not late.rejected  # joins the tail; point 2 is older than the tail
+    batch = sw.add(Point("s", int(t), float(v)) for t, v in zip(ts[21:], values[21:], strict=True))
+    offline = bundle.preprocess(ts, values)
+    assert batch.end_ms == ts[21:].tolist()
+    np.testing.assert_allclose(batch.windows, offline[21 - 11 :], rtol=1e-6)
+
+
+def test_dropped_slots_are_reused_without_leaking_history(bundle):
+    sw = SeriesWindows(bundle, capacity=1)
+    sw.add(Point(k, T0 + STEP * i, 1.0, ("t", p)) for i in range(11) for p, k in ((0, "a"), (1, "b")))
+    assert sw.drop([("t", 0)]) == 1
+    again = sw.add(Point("c", T0 + STEP * i, 2.0, ("t", 0)) for i in range(11))
+    assert len(again) == 0  # "c" took "a"'s slot with an empty tail
+    assert sw.add([Point("b", T0 + STEP * 11, 1.0)]).keys == ["b"]

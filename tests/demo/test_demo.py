@@ -1,0 +1,82 @@
+"""``aifabric demo --quick`` as a user runs it: the report is written and nothing is left running."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+import pytest
+from PIL import Image
+
+from tests.conftest import free_port_block
+from tests.runtime.test_stack_cli import cli_env, stack_pids, wait_until
+
+pytestmark = pytest.mark.integration
+
+DEMO_TIMEOUT_S = 330
+
+
+def demo_argv() -> list[str]:
+    """The real CLI path once the root app mounts ``demo``; the command function until then."""
+    from aifabric.cli import app
+
+    mounted = any((c.name or c.callback.__name__) == "demo" for c in app.registered_commands)
+    if mounted:
+        return [sys.executable, "-m", "aifabric.cli", "demo"]
+    return [sys.executable, "-c", "import typer; from aifabric.demo.cli import demo; typer.run(demo)"]
+
+
+def test_quick_demo_writes_the_report_and_stops_everything(tmp_path) -> None:
+    data_dir, report = tmp_path / "data", tmp_path / "report"
+    env = cli_env(data_dir, AIFABRIC_SERVING__PORT_RANGE_START=str(free_port_block(8)))
+    try:
+        run = subprocess.run(
+            [*demo_argv(), "--quick", "--report-dir", str(report), "--data-dir", str(data_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=DEMO_TIMEOUT_S,
+        )
+    finally:
+        leftover = stack_pids(data_dir)
+        if leftover:  # a failure must not leak processes into the rest of the session
+            subprocess.run([sys.executable, "-m", "aifabric.cli", "down"], env=env, timeout=60)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert not leftover, f"processes left running: {leftover}"
+    wait_until(lambda: not stack_pids(data_dir), 10, "no process of the demo's data dir")
+
+    api_port = env["AIFABRIC_API__PORT"]
+    assert f"http://127.0.0.1:{api_port}/docs" in run.stdout
+    assert f"http://127.0.0.1:{env['AIFABRIC_MLFLOW__PORT']}" in run.stdout
+    assert str(report) in run.stdout.replace("\n", "")
+
+    for png in ("fig3_anomaly.png", "resources.png"):
+        with Image.open(report / png) as img:
+            img.load()
+            assert img.width > 500 and img.height > 250
+
+    data = orjson.loads((report / "report.json").read_bytes())
+    deployments = data["deployments"]
+    assert len(deployments) == 3
+    for dep in deployments:
+        assert 0 < dep["model_ms"] <= dep["combined_ms"] and 0 < dep["consumer_ms"] <= dep["combined_ms"]
+    assert [s["deployments"] for s in data["resources"]] == [1, 2, 3]
+    assert all(s["groups"]["mlops"]["rss_mb"] > 0 and s["groups"]["dataops"]["rss_mb"] > 0 for s in data["resources"])
+    # more deployments, more MLOps memory: each adds a predictor and a consumer process
+    assert data["resources"][2]["groups"]["mlops"]["rss_mb"] > data["resources"][0]["groups"]["mlops"]["rss_mb"]
+
+    live = data["detection"]["live"]
+    assert live["windows"] >= 8 * 20  # every cell scored for most of the live slots
+    assert 0.0 <= live["roc_auc"] <= 1.0 and live["anomalous_windows"] > 0
+    assert 0.5 < data["detection"]["pipeline"]["LSTM-AE (chosen version)"]["roc_auc"] <= 1.0
+    assert data["collection"]["records"] >= 8 * data["live_anomalies"].__len__()
+    assert data["chosen"]["model"] == "traffic-anomaly" and data["chosen"]["dataset_version"]
+
+    table = (report / "table1_deployment_times.md").read_text()
+    ours = data["table1"]["ours"]
+    assert "7,580 (1,471)" in table and "3,350 (1,071)" in table and "8,350 (1,392)" in table
+    assert f"{ours['combined']['mean']:,.0f} ({ours['combined']['sigma']:,.0f})" in table
+    summary = (report / "summary.md").read_text()
+    assert "fig3_anomaly.png" in summary and "Table I" in summary
+    assert "<table>" in (report / "summary.html").read_text()
