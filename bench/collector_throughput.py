@@ -7,8 +7,7 @@ Measured paths, each on payloads built once up front:
 - ``nwdaf``: NWDAF notifications (array form) with many ``nwPerfs`` entries, through
   ``NwdafAdapter.ingest`` (parse, validate, normalise, encode, produce), then flush (acks=all);
 - ``flexric``: E2SM-KPM indications with many nodes x periods x measurements, same path;
-- ``*_send_batch``: the same with librdkafka's ``produce_batch`` (a ``send_batch`` proposed
-  for ``RecordProducer``; the adapters' Kafka sink uses it when the producer has it);
+  (the adapters' Kafka sink publishes with ``RecordProducer.send_batch``, librdkafka's produce_batch);
 - ``*_normalise``: the normalise step alone (no broker), for reference;
 - ``sharing``: N identical collection requests through the collector against the NWDAF
   simulator: upstream subscriptions and notifications with sharing vs. one stream per request.
@@ -68,26 +67,6 @@ def kpm_payload(nodes: int, periods: int, t_ms: int) -> bytes:
     return orjson.dumps(inds)
 
 
-def batching_producer(settings: Settings, **overrides):
-    """``RecordProducer`` plus the ``send_batch`` proposed for ``aifabric.broker`` (produce_batch)."""
-    from aifabric.broker import RecordProducer
-
-    class BatchingProducer(RecordProducer):
-        def send_batch(self, topic: str, items: list[tuple[str, bytes]], chunk: int = 10_000) -> None:
-            for i in range(0, len(items), chunk):
-                msgs = [{"key": k, "value": v} for k, v in items[i : i + chunk]]
-                try:
-                    self._producer.produce_batch(topic, msgs, on_delivery=self._on_delivery)
-                except BufferError:
-                    msgs = [{**m, "_error": "queue full"} for m in msgs]
-                for m in msgs:
-                    if "_error" in m:  # not queued (local queue full): the one-by-one path waits
-                        self.send_raw(topic, m["key"], m["value"])
-                self._producer.poll(0)
-
-    return BatchingProducer(settings, **overrides)
-
-
 class NullSink:
     def publish(self, items) -> None:
         pass
@@ -97,9 +76,8 @@ class NullSink:
 
 
 def measure(
-    settings: Settings, kind: str, payloads: list[bytes], metrics: list[str], config: dict, publish: bool,
-    batch: bool = False,
-) -> dict:  # fmt: skip
+    settings: Settings, kind: str, payloads: list[bytes], metrics: list[str], config: dict, publish: bool
+) -> dict:
     from aifabric.broker import KafkaAdmin, RecordProducer
 
     cls, cfg = build_config(config)
@@ -108,7 +86,7 @@ def measure(
     if publish:
         KafkaAdmin(settings).ensure_topic(topic, partitions=3)
         tuning = {"linger.ms": 20, "compression.type": "lz4"}
-        producer = batching_producer(settings, **tuning) if batch else RecordProducer(settings, **tuning)
+        producer = RecordProducer(settings, **tuning)
         sink = KafkaSink(producer, topic, cls.source)
     else:
         sink = NullSink()
@@ -214,10 +192,6 @@ def main() -> None:
                 "flexric_normalise": measure(settings, "flexric", kp, KPM, kp_cfg, publish=False),
                 "nwdaf": measure(settings, "nwdaf", nw, NW_PERF_TYPES, nw_cfg, publish=True),
                 "flexric": measure(settings, "flexric", kp, KPM, kp_cfg, publish=True),
-                "nwdaf_send_batch": measure(
-                    settings, "nwdaf", nw, NW_PERF_TYPES, nw_cfg, publish=True, batch=True
-                ),
-                "flexric_send_batch": measure(settings, "flexric", kp, KPM, kp_cfg, publish=True, batch=True),
                 "sharing": sharing(settings, args.share_requests, 4.0),
                 "goal_records_per_s": 100_000,
             }
@@ -227,14 +201,7 @@ def main() -> None:
     if args.json:
         print(orjson.dumps(result).decode())
         return
-    names = (
-        "nwdaf",
-        "flexric",
-        "nwdaf_send_batch",
-        "flexric_send_batch",
-        "nwdaf_normalise",
-        "flexric_normalise",
-    )
+    names = ("nwdaf", "flexric", "nwdaf_normalise", "flexric_normalise")
     for name in names:
         r = result[name]
         print(
