@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.conftest import free_port_block
+from tests.conftest import stack_env
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -49,14 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aifabric-bench-") as tmp:
         data_dir = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIFABRIC_")}
-        env.update(
-            AIFABRIC_DATA_DIR=str(data_dir),
-            AIFABRIC_KAFKA__PORT=str(free_port_block()),
-            AIFABRIC_S3__PORT=str(free_port_block(12)),
-            AIFABRIC_MLFLOW__PORT=str(free_port_block()),
-            AIFABRIC_API__PORT=str(free_port_block(16)),
-        )
+        env = stack_env(data_dir)
         cold = one_start(env, data_dir)
         warm = one_start(env, data_dir)
     result = {

@@ -41,6 +41,20 @@ def free_port_block(size: int = 1) -> int:
     raise RuntimeError("no free port block on loopback")
 
 
+def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for an ``aifabric`` CLI run of its own: this data dir, free loopback ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIFABRIC_")}
+    env.update(
+        AIFABRIC_DATA_DIR=str(data_dir),
+        AIFABRIC_KAFKA__PORT=str(free_port_block()),
+        AIFABRIC_S3__PORT=str(free_port_block(12)),
+        AIFABRIC_MLFLOW__PORT=str(free_port_block()),
+        AIFABRIC_API__PORT=str(free_port_block(16)),
+        **extra,
+    )
+    return env
+
+
 def make_settings(data_dir: Path, **overrides) -> Settings:
     return Settings(
         data_dir=data_dir,
@@ -67,10 +81,13 @@ def stack_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def stack(stack_settings: Settings) -> Iterator[Settings]:
-    """The running embedded stack (broker, S3, MLflow, API); yields resolved settings."""
+    """The running embedded stack (broker, S3, MLflow, API); yields resolved settings.
+
+    Without the collector process: collector tests run collectors of their own, and two
+    collectors on one database would both run its jobs."""
     sup = Supervisor(
         stack_settings,
-        default_stages(stack_settings),
+        default_stages(stack_settings, collector=False),
         after_stage=lambda i: bootstrap_storage(stack_settings) if i == 0 else None,
     )
     sup.start()

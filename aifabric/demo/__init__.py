@@ -1,5 +1,5 @@
-"""``aifabric demo``: the paper's section III end to end on the embedded stack, with its report."""
+"""``aifabric demo``: the paper's section III end to end on the embedded stack, with its report.
 
-from aifabric.demo.runner import DemoConfig, DemoError, DemoOutcome, run_demo
-
-__all__ = ["DemoConfig", "DemoError", "DemoOutcome", "run_demo"]
+The runner (``aifabric.demo.runner``: ``DemoConfig``, ``run_demo``) is imported on use, so the
+CLI does not pay for pandas and matplotlib on every command.
+"""

@@ -13,7 +13,9 @@ __all__ = ["demo"]
 
 
 def demo(
-    quick: bool = typer.Option(False, "--quick", help="reduced fast mode (CI): 4 days, 2 epochs, 44 live slots"),
+    quick: bool = typer.Option(
+        False, "--quick", help="reduced fast mode (CI): 7 days, 3 epochs, one definition, 40 live slots"
+    ),
     keep: bool = typer.Option(
         False, "--keep", help="keep the stack, collection and deployments running until Ctrl-C"
     ),

@@ -112,4 +112,3 @@ def write_history(
         anomalies=injected,
         labelled_slots=len(labels),
     )
-

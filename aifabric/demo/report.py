@@ -4,7 +4,7 @@ Files written into the report directory:
 
 - ``fig3_anomaly.png``: scaled traffic and anomaly probability over (simulated) time for the cells
   that had anomalies injected, injected spans shaded, flagged windows marked;
-- ``table1_deployment_times.md``: model / consumer / combined deployment time, ours (mean, σ, n)
+- ``table1_deployment_times.md``: model / consumer / combined deployment time, ours (mean, sigma, n)
   beside the paper's;
 - ``resources.png`` and ``resources.md``: memory and CPU of MLOps and DataOps with 1..n concurrent
   deployments, beside the paper's;
@@ -40,6 +40,7 @@ PAPER: dict[str, Any] = {
     "millicores": {"mlops": {1: 45, 3: 70}, "dataops": {1: 8, 3: 12}},
 }
 WINDOW = 12
+SIGMA = "\N{GREEK SMALL LETTER SIGMA}"
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -83,7 +84,6 @@ def live_detection(outcome: DemoOutcome, window: int = WINDOW) -> dict[str, Any]
         labels[i] = any(
             a.cell == p.cell and a.start_ms <= p.t_ms and a.end_ms > first for a in outcome.live_anomalies
         )
-    probs = np.array([p.probability for p in points])
     errors = np.array([p.error for p in points])
     flags = np.array([p.anomaly for p in points], dtype=int)
     out: dict[str, Any] = {
@@ -152,24 +152,26 @@ def fig3(outcome: DemoOutcome, path: Path) -> None:
     cells = cells[:3] or sorted({p.cell for p in outcome.live})[:1]
     mean = outcome.scaler.get("mean", 0.0)
     scale = outcome.scaler.get("scale", 1.0) or 1.0
+    transform = np.log1p if outcome.scaler.get("feature") == "log_value" else (lambda v: v)
     fig, axes = plt.subplots(len(cells), 1, figsize=(11, 3.2 * len(cells)), squeeze=False)
     for ax, cell in zip(axes[:, 0], cells, strict=True):
         pts = [p for p in outcome.live if p.cell == cell]
         t = [_dt(p.t_ms) for p in pts]
-        scaled = [(p.value - mean) / scale for p in pts]
-        ax.plot(t, scaled, color="tab:blue", lw=1.4, drawstyle="steps-post", label="scaled traffic (NUM_OF_UE)")
+        scaled = [(transform(max(p.value, 0.0)) - mean) / scale for p in pts]
+        feature = outcome.scaler.get("feature", "value")
+        label = f"scaled traffic (NUM_OF_UE as the model's {feature})"
+        ax.plot(t, scaled, color="tab:blue", lw=1.4, drawstyle="steps-post", label=label)
         ax.set_ylabel("scaled traffic")
         for i, a in enumerate(x for x in outcome.live_anomalies if x.cell == cell):
-            ax.axvspan(
-                _dt(a.start_ms),
-                _dt(a.end_ms),
-                color="tab:red",
-                alpha=0.18,
-                label="injected anomaly" if i == 0 else None,
-            )
+            label = "injected anomaly" if i == 0 else None
+            ax.axvspan(_dt(a.start_ms), _dt(a.end_ms), color="tab:red", alpha=0.18, label=label)
         twin = ax.twinx()
         twin.plot(
-            t, [p.probability for p in pts], color="tab:orange", lw=1.2, drawstyle="steps-post",
+            t,
+            [p.probability for p in pts],
+            color="tab:orange",
+            lw=1.2,
+            drawstyle="steps-post",
             label="anomaly probability (window ending here)",
         )
         flagged = [(ti, p.probability) for ti, p in zip(t, pts, strict=True) if p.anomaly]
@@ -180,11 +182,13 @@ def fig3(outcome: DemoOutcome, path: Path) -> None:
         twin.set_ylabel("anomaly probability")
         ax.set_title(f"cell {cell}")
         handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-        ax.legend(handles=handles, loc="upper left", fontsize=8)
     axes[-1, 0].set_xlabel("simulated time (UTC; one 10-minute slot per second of the demo)")
     fig.suptitle("Live NWDAF traffic scored by the deployed LSTM-AE (cf. the paper's Fig. 3)")
     fig.autofmt_xdate()
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.965), ncol=4, fontsize=8, frameon=False
+    )
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -245,19 +249,18 @@ def table1(outcome: DemoOutcome) -> str:
     ours = deployment_stats(outcome)
     names = {"model": "model (predictor)", "consumer": "data consumer", "combined": "model + consumer"}
     lines = [
-        "| deployment | paper mean (σ) ms | ours mean (σ) ms | ours n |",
+        f"| deployment | paper mean ({SIGMA}) ms | ours mean ({SIGMA}) ms | ours n |",
         "|---|---:|---:|---:|",
     ]
     for key, label in names.items():
         p, o = PAPER["deployment_ms"][key], ours[key]
-        lines.append(
-            f"| {label} | {_fmt(p['mean'])} ({_fmt(p['sigma'])}) | {_fmt(o['mean'])} ({_fmt(o['sigma'])}) | {o['n']} |"
-        )
+        paper, ours_ = f"{_fmt(p['mean'])} ({_fmt(p['sigma'])})", f"{_fmt(o['mean'])} ({_fmt(o['sigma'])})"
+        lines.append(f"| {label} | {paper} | {ours_} | {o['n']} |")
     return (
         "# Table I: deployment time\n\n"
         + "\n".join(lines)
-        + "\n\nPaper: a 3-node Kubernetes cluster (KServe InferenceService and transformer), model and consumer "
-        "deployed sequentially. Ours: the embedded local backend on one machine, request to ready "
+        + "\n\nPaper: a 3-node Kubernetes cluster (KServe InferenceService and transformer), model and "
+        "consumer deployed sequentially. Ours: the embedded local backend on one machine, request to ready "
         "(version pinned, topics created, both processes forked from the pre-imported fork server, "
         "predictor and consumer started together, readiness probed); one sample per deployment.\n"
     )
@@ -265,7 +268,8 @@ def table1(outcome: DemoOutcome) -> str:
 
 def resources_table(outcome: DemoOutcome) -> str:
     lines = [
-        "| deployments | MLOps PSS MB | MLOps RSS MB | MLOps mcores | DataOps PSS MB | DataOps RSS MB | DataOps mcores |",
+        "| deployments | MLOps PSS MB | MLOps RSS MB | MLOps mcores "
+        "| DataOps PSS MB | DataOps RSS MB | DataOps mcores |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in outcome.resources:
@@ -276,8 +280,9 @@ def resources_table(outcome: DemoOutcome) -> str:
         )
     pm, pc = PAPER["memory_mb"], PAPER["millicores"]
     lines.append(
-        f"| paper 1 → 3 | {_fmt(pm['mlops'][1])} → {_fmt(pm['mlops'][3])} | | {pc['mlops'][1]} → {pc['mlops'][3]} | "
-        f"{pm['dataops'][1]} → {pm['dataops'][3]} | | {pc['dataops'][1]} → {pc['dataops'][3]} |"
+        f"| paper 1 → 3 | {_fmt(pm['mlops'][1])} → {_fmt(pm['mlops'][3])} | "
+        f"| {pc['mlops'][1]} → {pc['mlops'][3]} | {pm['dataops'][1]} → {pm['dataops'][3]} | "
+        f"| {pc['dataops'][1]} → {pc['dataops'][3]} |"
     )
     parts = []
     if outcome.resources:
@@ -290,9 +295,15 @@ def resources_table(outcome: DemoOutcome) -> str:
             "|---|---|---:|---:|---:|---:|",
         ]
         for u in last.parts:
-            parts.append(
-                f"| {u.label} | {u.group} | {u.processes} | {u.pss_mb:.0f} | {u.rss_mb:.0f} | {u.millicores:.0f} |"
+            cells = (
+                u.label,
+                u.group,
+                u.processes,
+                f"{u.pss_mb:.0f}",
+                f"{u.rss_mb:.0f}",
+                f"{u.millicores:.0f}",
             )
+            parts.append("| " + " | ".join(map(str, cells)) + " |")
     return (
         "# Resource use (cf. Fig. 4-5)\n\n"
         + "\n".join(lines)
@@ -310,9 +321,8 @@ def detection_section(outcome: DemoOutcome) -> str:
     rows = pipeline_detection(outcome)
     lines = ["| method (pipeline test split) | ROC-AUC | PR-AUC | F1 |", "|---|---:|---:|---:|"]
     for name, m in rows.items():
-        lines.append(
-            f"| {name} | {m.get('roc_auc', math.nan):.3f} | {m.get('pr_auc', math.nan):.3f} | {m.get('f1', math.nan):.3f} |"
-        )
+        values = " | ".join(f"{m.get(k, math.nan):.3f}" for k in ("roc_auc", "pr_auc", "f1"))
+        lines.append(f"| {name} | {values} |")
     live = outcome.detection.get("live", {})
     lines += ["", "| live stream (deployed model) | value |", "|---|---:|"]
     for key in (
@@ -336,7 +346,8 @@ def summary_markdown(outcome: DemoOutcome) -> str:
     ds, chosen, col = outcome.dataset, outcome.chosen, outcome.collection
     steps = "\n".join(f"| {s.name} | {s.seconds:.1f} |" for s in outcome.steps)
     trainings = "\n".join(
-        f"| {t.definition} | {t.model_version} | {t.metrics.get('eval.roc_auc', math.nan):.3f} | {t.seconds:.0f} |"
+        f"| {t.definition} | {t.model_version} | {t.metrics.get('eval.roc_auc', math.nan):.3f} "
+        f"| {t.seconds:.0f} |"
         for t in outcome.trainings
     )
     links = "\n".join(
@@ -345,13 +356,14 @@ def summary_markdown(outcome: DemoOutcome) -> str:
     )
     return f"""# aifabric demo report ({outcome.mode} mode)
 
-Run {outcome.started_at:%Y-%m-%d %H:%M UTC}, {outcome.wall_seconds:.0f} s end to end. The paper's section III on the
-embedded stack: a Milan-format history of the simulated network ({ds.get("days")} days, {ds.get("series")} squares/cells,
-{ds.get("labelled_rows")} labelled anomalous slots) onboarded as `{ds.get("ref")}`; the LSTM-AE trained through the
-KFP pipeline and registered in MLflow; version {chosen.get("version")} of `{chosen.get("model")}` chosen from the catalog
-(best evaluation ROC-AUC) and deployed with its Data Consumer; an NWDAF collection of `NUM_OF_UE` per cell
-(topic `{col.get("topic")}`, {col.get("records", 0)} records, {col.get("dead_letters", 0)} dead letters) streamed at one
-10-minute slot per second with {len(outcome.live_anomalies)} injected anomalies.
+Run {outcome.started_at:%Y-%m-%d %H:%M UTC}, {outcome.wall_seconds:.0f} s end to end: the paper's section III
+on the embedded stack. A Milan-format history of the simulated network ({ds.get("days")} days,
+{ds.get("series")} squares/cells, {ds.get("labelled_rows")} labelled anomalous slots) was onboarded as
+`{ds.get("ref")}`; the LSTM-AE was trained through the KFP pipeline and registered in MLflow; version
+{chosen.get("version")} of `{chosen.get("model")}` was chosen from the catalog (best evaluation ROC-AUC) and
+deployed with its Data Consumer; an NWDAF collection of `NUM_OF_UE` per cell (topic `{col.get("topic")}`,
+{col.get("records", 0)} records, {col.get("dead_letters", 0)} dead letters) streamed through it at one
+10-minute slot per second, with {len(outcome.live_anomalies)} anomalies injected into the simulator.
 
 ![Fig. 3](fig3_anomaly.png)
 

@@ -6,9 +6,10 @@ Steps (each a progress line):
 2. write the simulated network's past as a Milan data set (:mod:`aifabric.demo.history`), onboard
    it, and train the LSTM-AE through the KFP pipeline (``kfp.local``), registered in MLflow;
 3. pick the best registered version from the catalog and deploy it with its Data Consumer;
-4. set the NWDAF simulator's clock to continue where the history ended, one 10-minute slot per
-   second, inject anomalies, start an NWDAF ``NUM_OF_UE`` collection (one record per cell and
-   slot: the live counterpart of the Milan squares) and let the consumer and model score it;
+4. set the NWDAF simulator's clock to continue the history (08:00 the next morning), one
+   10-minute slot per wall-clock second, inject anomalies, start an NWDAF ``NUM_OF_UE``
+   collection (one record per cell and slot: the live counterpart of the Milan squares) and let
+   the consumer and model score it;
    meanwhile deploy a second and a third copy and measure memory and CPU at 1, 2 and 3;
 5. collect the scored windows from the results topic and write the report;
 6. print where everything is; stop what the demo started unless ``keep``.
@@ -22,10 +23,10 @@ import contextlib
 import logging
 import os
 import secrets
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -77,13 +78,14 @@ class DemoConfig(BaseModel):
     keep: bool = False
     tenant: str = "default"
     history_start: date = Field(date(2013, 11, 1), description="the Milan data set's first day")
-    history_days: int = Field(14, ge=7, le=62, description="at least a week: every weekday is a feature value")
+    history_days: int = Field(
+        14, ge=7, le=62, description="at least a week: every weekday is a feature value"
+    )
     definitions: list[str] = Field(["lstm_ae", "lstm_ae_log"], min_length=1)
-    epochs: int = Field(10, ge=1, le=200)
-    live_slots: int = Field(288, ge=30, description="live 10-minute slots (= seconds of streaming)")
+    epochs: int = Field(8, ge=1, le=200)
+    live_slots: int = Field(144, ge=30, description="live 10-minute slots (= seconds of streaming)")
     deployments: int = Field(3, ge=1, le=5)
     measure_s: float = Field(8.0, gt=0)
-    seed: int = 7
 
     @classmethod
     def for_mode(cls, quick: bool, **overrides: Any) -> DemoConfig:
@@ -204,10 +206,9 @@ class _Steps:
 class DemoRunner:
     """Runs the steps; :meth:`cleanup` stops everything it started (also after a failure)."""
 
-    def __init__(self, settings: Settings, config: DemoConfig, console: Console) -> None:
+    def __init__(self, settings: Settings, config: DemoConfig) -> None:
         self.settings = settings
         self.config = config
-        self.console = console
         self.resolved: Settings | None = None
         self.outcome = DemoOutcome(mode="quick" if config.quick else "full", started_at=datetime.now(UTC))
         self.run_id = secrets.token_hex(2)
@@ -215,7 +216,7 @@ class DemoRunner:
         self._engine = None
         self._session = None
         self._deployment_ids: list[str] = []
-        self._deployed = False
+        self._serving_started = False
         self._collection_id: str | None = None
         self._history: HistoryReport | None = None
         self._dataset_ref = ""
@@ -229,8 +230,8 @@ class DemoRunner:
         stack = Stack(self.settings)
         state = stack.running()
         if state is None:
+            self._owns_stack = True  # before up(): an interrupted start must still be stopped
             stack.up(simulators=True)
-            self._owns_stack = True
         elif "nwdaf-sim" not in state.parts:
             raise DemoError(
                 f"the stack running for {self.settings.data_dir} has no simulators; stop it "
@@ -309,14 +310,13 @@ class DemoRunner:
         a cluster's KServe controller is up before the first InferenceService."""
         from aifabric.serving.backends.base import get_backend
 
-        self._deployed = True
+        self._serving_started = True
         get_backend(self.resolved)
 
     def train(self, update: Callable[..., None]) -> None:
         from aifabric.kfp_pipelines import service as training
 
         cfg = self.config
-        total = cfg.epochs * len(cfg.definitions)
         done_before = 0
         for definition in cfg.definitions:
             started = time.monotonic()
@@ -437,7 +437,7 @@ class DemoRunner:
             topics=[self.outcome.collection["topic"]],
             metric_ids=[METRIC],
         )
-        self._deployed = True
+        self._serving_started = True
         dep = serving.deploy(self._session, self.resolved, self.config.tenant, body)
         self._deployment_ids.append(dep.id)
         if dep.state != "ready" or dep.timings is None:
@@ -525,6 +525,8 @@ class DemoRunner:
             newest = max((r.window_end for r in results), default=None)
             update(len(results))
             caught_up = last is not None and newest is not None and newest >= last
+            if caught_up and self.config.keep:
+                break  # the stream goes on: what was scored up to ``last`` is the report's
             stable = stable + 1 if caught_up and len(results) == count else 0
             time.sleep(0.5)
         if not results:
@@ -550,24 +552,25 @@ class DemoRunner:
         """Undeploy, stop the collection and the fork server, and the stack if we started it."""
         problems: list[str] = []
         session = self._session
+        started = time.monotonic()
         if session is not None:
             session.rollback()
-            from aifabric.serving import service as serving
-
-            for dep_id in self._deployment_ids:
-                try:
-                    serving.undeploy(session, self.resolved, self.config.tenant, dep_id)
-                except Exception as exc:  # keep going: the rest must still be stopped
-                    problems.append(f"undeploy {dep_id}: {exc}")
+            with ThreadPoolExecutor(
+                max(1, len(self._deployment_ids))
+            ) as pool:  # consumers commit in parallel
+                for problem in pool.map(self._undeploy, self._deployment_ids):
+                    if problem:
+                        problems.append(problem)
             self._deployment_ids.clear()
+            log.info("undeployed in %.1fs", time.monotonic() - started)
             if self._collection_id:
                 from aifabric.collector import service as collector
 
                 try:
                     collector.stop_collection(session, self._collection_id, tenant=self.config.tenant)
-                except Exception as exc:
+                except Exception as exc:  # keep going: the rest must still be stopped
                     problems.append(f"stop collection: {exc}")
-        if self._deployed:
+        if self._serving_started:
             from aifabric.serving.backends.base import get_backend
 
             close = getattr(get_backend(self.resolved), "close", None)
@@ -578,11 +581,25 @@ class DemoRunner:
         if self._engine is not None:
             self._engine.dispose()
         self._http.close()
+        log.info("demo processes stopped in %.1fs", time.monotonic() - started)
         if stop_stack and self._owns_stack:
             from aifabric.runtime import Stack
 
             Stack(self.settings).down()
+            log.info("stack stopped in %.1fs", time.monotonic() - started)
         return problems
+
+    def _undeploy(self, deployment_id: str) -> str | None:
+        """One deployment, in its own session (this runs in a thread); returns a problem or None."""
+        from aifabric.persistence import session_factory
+        from aifabric.serving import service as serving
+
+        try:
+            with session_factory(self._engine)() as session:
+                serving.undeploy(session, self.resolved, self.config.tenant, deployment_id)
+        except Exception as exc:  # keep going: the rest must still be stopped
+            return f"undeploy {deployment_id}: {exc}"
+        return None
 
 
 def _cell_of(series_key: str) -> str:
@@ -596,7 +613,7 @@ def _cell_of(series_key: str) -> str:
 
 def live_schedule(cells: list[str], epoch_ms: int, slots: int) -> list[Anomaly]:
     """Anomalies for the live stream: after the warm-up, spread out, cycling kinds and cells."""
-    count = max(3, slots // 36)
+    count = max(3, slots // 24)
     span = slots - WARMUP_SLOTS - 10
     out = []
     for i in range(count):
@@ -624,7 +641,7 @@ def run_demo(settings: Settings, config: DemoConfig, console: Console | None = N
 
     console = console or Console(stderr=True)
     _log_to_file(settings)
-    runner = DemoRunner(settings, config, console)
+    runner = DemoRunner(settings, config)
     steps = _Steps(console)
     started = time.monotonic()
     kept = False
@@ -655,9 +672,9 @@ def run_demo(settings: Settings, config: DemoConfig, console: Console | None = N
                 runner.collect_results(update)
         runner.outcome.steps = steps.timings
         runner.outcome.wall_seconds = round(time.monotonic() - started, 1)
-        runner.outcome.endpoints["report"] = str(Path(config.report_dir).resolve())
+        runner.outcome.endpoints["report"] = str(Path(config.report_dir).resolve() / "summary.html")
         write_report(config.report_dir, runner.outcome)
-        print_locations(console, runner.outcome, config.keep)
+        print_locations(runner.outcome, config.keep)
         kept = config.keep
     except (AifabricError, DemoError, TimeoutError, RuntimeError, OSError) as exc:
         detail = exc.detail if isinstance(exc, AifabricError) else str(exc)
@@ -683,20 +700,24 @@ def _stop(console: Console, runner: DemoRunner, stop_stack: bool) -> None:
         console.print(f"[yellow]warning:[/] {p}")
 
 
-def print_locations(console: Console, outcome: DemoOutcome, keep: bool) -> None:
-    from rich.table import Table
-
-    live = outcome.detection.get("live", {})
-    table = Table(title=f"aifabric demo: done in {outcome.wall_seconds:.0f} s", show_header=False)
-    table.add_column("what")
-    table.add_column("where")
-    for key in ("api_docs", "mlflow_ui", "kubeflow", "report"):
+def print_locations(outcome: DemoOutcome, keep: bool) -> None:
+    """Where to look next, on stdout, one unwrapped line each (easy to copy)."""
+    out = Console(soft_wrap=True)
+    names = {"api_docs": "API docs", "mlflow_ui": "MLflow UI", "kubeflow": "Kubeflow", "report": "report"}
+    out.print(f"[bold]aifabric demo[/] done in {outcome.wall_seconds:.0f} s")
+    for key, label in names.items():
         if key in outcome.endpoints:
-            table.add_row(key.replace("_", " "), outcome.endpoints[key])
+            out.print(f"  {label:<15} {outcome.endpoints[key]}")
+    live = outcome.detection.get("live", {})
     if "roc_auc" in live:
-        table.add_row("live detection", f"ROC-AUC {live['roc_auc']:.3f}, F1 {live['f1']:.3f}")
-    table.add_row("status", "running until Ctrl-C" if keep else "stopped")
-    Console().print(table)
+        out.print(
+            f"  {'live detection':<15} ROC-AUC {live['roc_auc']:.3f}, F1 {live['f1']:.3f}, "
+            f"{live['detected_anomalies']}/{live['injected_anomalies']} injected anomalies flagged"
+        )
+    out.print(
+        f"  {'status':<15} "
+        + ("running; Ctrl-C stops the deployments" if keep else "everything the demo started is stopped")
+    )
 
 
 def _log_to_file(settings: Settings) -> None:

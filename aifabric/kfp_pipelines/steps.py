@@ -329,8 +329,9 @@ def train(settings: Settings, config: PipelineConfig, prep_dir: Path, out_dir: P
     client = _mlflow(settings)
     run_id = config.mlflow_run_id
     if run_id:
-        for key, value in params.items():
-            client.log_param(run_id, f"train.{key}", value)
+        from mlflow.entities import Param
+
+        client.log_batch(run_id, params=[Param(f"train.{k}", str(v)) for k, v in params.items()])
     history: dict[str, list[float]] = {}
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
@@ -369,8 +370,11 @@ def train(settings: Settings, config: PipelineConfig, prep_dir: Path, out_dir: P
         import mlflow
 
         mark = time.perf_counter()
-        client.log_metric(run_id, "train_seconds", train_seconds)
-        client.log_metric(run_id, "onnx_max_rel_diff", rel_diff)
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = {"train_seconds": train_seconds, "onnx_max_rel_diff": rel_diff}
+        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
         signature = infer_signature(sample[:8], native[:8])
         with mlflow.start_run(run_id=run_id):
             model_uri = definition.log_native_model(model, onnx_path, signature)

@@ -34,7 +34,7 @@ DEFINITION_CLASS_FOR_NAME = {
     "lstm_ae_log": "aifabric.models.lstm_ae:LogLSTMAutoencoder",
     "lstm_ae_cyclic": "aifabric.models.lstm_ae:CyclicLSTMAutoencoder",
 }
-DEFAULT_DEFINITION = "lstm_ae"
+DEFAULT_DEFINITION = "lstm_ae_cyclic"
 """What training uses when the request names no definition (docs/training.md says why)."""
 
 

@@ -42,7 +42,9 @@ class StackState(BaseModel):
     parts: dict[str, PartState] = {}
 
 
-def default_stages(settings: Settings, extra: list[ServiceSpec] | None = None) -> list[list[ServiceSpec]]:
+def default_stages(
+    settings: Settings, extra: list[ServiceSpec] | None = None, collector: bool = True
+) -> list[list[ServiceSpec]]:
     """Two stages: the infrastructure (broker, S3, MLflow: none needs another to start, and MLflow's
     schema migration is the long pole, so it starts at once), then the fabric processes."""
     from aifabric.collector.__main__ import collector_spec
@@ -55,7 +57,7 @@ def default_stages(settings: Settings, extra: list[ServiceSpec] | None = None) -
         first.append(services.s3_spec(settings))
     if settings.embedded("mlflow"):
         first.append(services.mlflow_spec(settings))
-    second = [services.api_spec(settings), collector_spec(settings), *(extra or [])]
+    second = [services.api_spec(settings), *([collector_spec(settings)] if collector else []), *(extra or [])]
     return [s for s in (first, second) if s]
 
 

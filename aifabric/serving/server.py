@@ -4,12 +4,18 @@ KServe 0.21 binds its REST server to ``0.0.0.0``. Processes of the embedded fabr
 loopback only, while a pod must listen on every interface: :func:`serve_models` binds
 ``AIFABRIC_SERVING_HOST``, else ``0.0.0.0`` inside Kubernetes (``KUBERNETES_SERVICE_HOST`` is set
 in every pod) and ``127.0.0.1`` elsewhere. It also stops the models (``Model.stop``) when the
-server exits on SIGTERM, so the Data Consumer can finish and commit its batch.
+server exits on SIGTERM, so the Data Consumer can finish and commit its batch, after awaiting
+their ``aclose()`` (if they have one) on the server's event loop, where their async clients live.
+
+Per-request log lines (uvicorn's access log and KServe's two ``kserve.trace`` timing lines) are
+off unless ``AIFABRIC_SERVING_ACCESS_LOG=1``: three unbuffered writes per request cost more than
+scoring one window, and the per-record HTTP path makes one request per record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 from kserve import Model, ModelServer
@@ -45,10 +51,22 @@ class _BoundModelServer(ModelServer):
             timeout_keep_alive=self.timeout_keep_alive,
         )
         self._rest_server.config.host = self.host
+        if os.environ.get("AIFABRIC_SERVING_ACCESS_LOG", "0") != "1":
+            for name in ("uvicorn.access", "kserve.trace"):
+                logging.getLogger(name).setLevel(logging.WARNING)
         self.servers.append(self._rest_server.start())
         self.setup_event_loop()
+
+        async def serve() -> None:
+            try:
+                await self._serve()
+            finally:
+                for model in models:
+                    if aclose := getattr(model, "aclose", None):
+                        await aclose()
+
         try:
-            asyncio.run(self._serve())
+            asyncio.run(serve())
         finally:
             for model in models:
                 model.stop()

@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from kserve import InferRequest, Model
 from kserve.errors import InvalidInput
 
@@ -66,7 +67,7 @@ from aifabric.errors import BrokerError
 from aifabric.models.bundle import ScoringBundle
 from aifabric.records import InvalidRecord, format_timestamp
 from aifabric.serving.predictor import json_body
-from aifabric.transformers.points import PointParser, parse_point
+from aifabric.transformers.points import PointParser, parse_record
 from aifabric.transformers.scoring import PredictorClient, PredictorRejected, PredictorUnavailable
 from aifabric.transformers.windows import Point, SeriesWindows, WindowBatch
 
@@ -90,7 +91,7 @@ class ConsumerConfig:
         rewind: int = 4096,
         max_lateness_ms: int = 3_600_000,
         idle_timeout: float = 0.5,
-        fetch_wait_ms: int = 500,
+        fetch_wait_ms: int = 100,
         session_timeout_ms: int = 2000,
     ) -> None:
         if not topics:
@@ -118,6 +119,7 @@ class ConsumerConfig:
             max_batch=int(env.get("AIFABRIC_CONSUMER_MAX_BATCH", "20000")),
             rewind=int(env.get("AIFABRIC_CONSUMER_REWIND", "4096")),
             max_lateness_ms=int(env.get("AIFABRIC_CONSUMER_MAX_LATENESS_MS", "3600000")),
+            fetch_wait_ms=int(env.get("AIFABRIC_CONSUMER_FETCH_WAIT_MS", "100")),
         )
 
 
@@ -168,12 +170,69 @@ class RewindingConsumer(BatchConsumer):
     def is_warmup(self, m: Message) -> bool:
         return m.offset < self.warmup_until.get((m.topic, m.partition), -1)
 
-    def commit(self) -> None:
-        """Commit, but never move a partition back into its warm-up range."""
+    def pending(self) -> dict[tuple[str, int], int]:
+        """The offsets after every message returned so far (a snapshot to :meth:`commit` later)."""
+        return dict(self._pending)
+
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        """Commit ``offsets`` (default: everything returned so far) of partitions still assigned,
+        never moving a partition back into its warm-up range."""
+        offsets = dict(self._pending if offsets is None else offsets)
+        assigned = set(self.assignment())
+        for origin, offset in list(offsets.items()):
+            if origin not in assigned or offset <= self.warmup_until.get(origin, -1):
+                del offsets[origin]
+        if offsets:
+            tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            try:
+                self._consumer.commit(offsets=tps, asynchronous=False)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.code() != KafkaError._NO_OFFSET:
+                    raise BrokerError(f"commit failed: {err.str()}") from None
+            self._committed.update(offsets)
         for origin, offset in list(self._pending.items()):
-            if offset <= self.warmup_until.get(origin, -1):
+            done = offsets.get(origin, -1) >= offset
+            if done or origin not in assigned or offset <= self.warmup_until.get(origin, -1):
                 del self._pending[origin]
-        super().commit()
+
+
+class _StageTimes:
+    """Where a batch's time goes (prepare = decode + windows, score, publish = queue the results,
+    acknowledge = wait for the broker's acks + commit),
+    logged every ``every`` seconds while records flow: the first thing to read when the consumer lags."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        self.every = every
+        self._reset(time.monotonic())
+
+    def _reset(self, now: float) -> None:
+        self.since, self.batches, self.records = now, 0, 0
+        self.totals = {"prepare": 0.0, "score": 0.0, "publish": 0.0, "acknowledge": 0.0}
+
+    def start(self, n: int) -> _StageTimes:
+        self.batches += 1
+        self.records += n
+        self.t = time.perf_counter()
+        return self
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.totals[stage] += seconds
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.totals[stage] += now - self.t
+        self.t = now
+        if stage == "publish" and time.monotonic() - self.since >= self.every:
+            per = {k: round(v / self.batches * 1000, 1) for k, v in self.totals.items()}
+            log.info(
+                "%d records in %d batches over %.0fs; ms per batch: %s",
+                self.records,
+                self.batches,
+                time.monotonic() - self.since,
+                per,
+            )
+            self._reset(time.monotonic())
 
 
 class DataConsumer(Model):
@@ -202,6 +261,7 @@ class DataConsumer(Model):
         self._consumer: RewindingConsumer | None = None
         self._windows: SeriesWindows | None = None
         self.stats = {"consumed": 0, "scored": 0, "dead_lettered": 0, "duplicates": 0, "retries": 0}
+        self._timing = _StageTimes()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -239,6 +299,10 @@ class DataConsumer(Model):
         """Ready = bundle loaded and (with Kafka) the group joined, i.e. partitions assigned."""
         return self.ready and (self._consumer is None or self._consumer.joined.is_set())
 
+    async def aclose(self) -> None:
+        """Close the HTTP path's predictor client on the server's event loop (see ``serving.server``)."""
+        await self.predictor.aclose()
+
     def _drop_series(self, origins: list[tuple[str, int]]) -> None:
         if self._windows is not None:
             self._windows.drop(origins)
@@ -272,34 +336,71 @@ class DataConsumer(Model):
             self.config.results_topic,
         )
         parser = PointParser(self.config.metric_ids)
+        in_flight: dict[tuple[str, int], int] | None = None  # offsets whose results are not yet acked
         try:
             while not self._stop.is_set():
-                try:
-                    msgs = consumer.poll_batch(1, self.config.idle_timeout)
+                try:  # with results in flight, do not wait: acknowledge them when nothing is new
+                    msgs = consumer.poll_batch(1, 0 if in_flight else self.config.idle_timeout)
                     if msgs:  # then whatever is already fetched, without waiting
                         msgs += consumer.poll_batch(self.config.max_batch - 1, 0)
                 except BrokerError as exc:
                     log.warning("poll failed: %s", exc)
                     self._stop.wait(1.0)
                     continue
-                if msgs:
-                    self._handle_batch(msgs, parser, windows, producer, consumer)
+                if not msgs:
+                    if in_flight is not None:
+                        self._acknowledge(producer, consumer, in_flight)
+                        in_flight = None
+                    continue
+                offsets = consumer.pending()
+                clock = self._timing.start(len(msgs))
+                results = self._prepare(msgs, parser, windows, producer, consumer, clock)
+                # The previous batch's results were acknowledged by the broker while this one was
+                # prepared and scored: commit its offsets only now (at-least-once), then publish.
+                if in_flight is not None:
+                    self._acknowledge(producer, consumer, in_flight)
+                    in_flight = None
+                if results is None:
+                    break  # stopping while the predictor is down: redelivered after the restart
+                send, topic = producer.send_raw, self.config.results_topic
+                for value, key in results:
+                    send(topic, key, value)
+                clock.lap("publish")
+                in_flight = offsets
+            if in_flight is not None:
+                self._acknowledge(producer, consumer, in_flight)
         finally:
             consumer.close()
             self._consumer = None
             producer.close(timeout=10)
             self.predictor.close()
 
-    def _handle_batch(
+    def _acknowledge(
+        self, producer: RecordProducer, consumer: RewindingConsumer, offsets: dict[tuple[str, int], int]
+    ) -> None:
+        """Wait until everything produced so far is acknowledged, then commit ``offsets``."""
+        t = time.perf_counter()
+        while True:
+            try:
+                producer.flush(30)
+                consumer.commit(offsets)
+                self._timing.add("acknowledge", time.perf_counter() - t)
+                return
+            except BrokerError as exc:
+                log.warning("publish/commit failed, retrying: %s", exc)
+                if self._stop.wait(1.0):
+                    return
+
+    def _prepare(
         self,
         msgs: list[Message],
         parser: PointParser,
         windows: SeriesWindows,
         producer: RecordProducer,
         consumer: RewindingConsumer,
-    ) -> None:
-        cfg = self.config
-        assert cfg is not None
+        clock: _StageTimes,
+    ) -> list[tuple[bytes, str]] | None:
+        """Decode, window and score a batch -> its results (None: stopping with the predictor down)."""
         self.stats["consumed"] += len(msgs)
         parsed = parser.parse_many([m.key for m in msgs], [m.value for m in msgs])
         warmup = consumer.warmup_until
@@ -315,24 +416,16 @@ class DataConsumer(Model):
         for rej in batch.rejected:
             if rej.point.emit:
                 self._dead_letter(producer, rej.point.ref, rej.reason)
-        if len(batch):
-            scored = [m for m, e in zip(refs, emit.tolist(), strict=True) if e]
-            scores = self._score_with_retry(batch, producer, scored)
-            if scores is None:
-                return  # stopping while the predictor is down: nothing committed, redelivered later
-            topic, send = cfg.results_topic, producer.send_raw
-            for value, key in self._results(batch, scores):
-                send(topic, key, value)
-            self.stats["scored"] += len(batch)
-        while True:
-            try:
-                producer.flush(30)
-                consumer.commit()
-                return
-            except BrokerError as exc:
-                log.warning("publish/commit failed, retrying: %s", exc)
-                if self._stop.wait(1.0):
-                    return
+        clock.lap("prepare")
+        if not len(batch):
+            return []
+        scored = [m for m, e in zip(refs, emit.tolist(), strict=True) if e]
+        scores = self._score_with_retry(batch, producer, scored)
+        clock.lap("score")
+        if scores is None:
+            return None
+        self.stats["scored"] += len(batch)
+        return self._results(batch, scores)
 
     def _score_with_retry(self, batch: WindowBatch, producer: RecordProducer, scored: list[Message]):
         backoff = 0.1
@@ -421,7 +514,7 @@ class DataConsumer(Model):
         points = []
         for i, rec in enumerate(records):
             try:
-                key, ts, value = parse_point(orjson.dumps(rec), metric_ids)
+                key, ts, value = parse_record(rec, metric_ids)
             except InvalidRecord as exc:
                 raise InvalidInput(f"record [{i}]: {exc}") from None
             points.append(Point(key, ts, value))

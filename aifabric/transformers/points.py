@@ -25,7 +25,7 @@ import orjson
 
 from aifabric.records import InvalidRecord, Record, series_key
 
-__all__ = ["ParsedBatch", "PointParser", "parse_point"]
+__all__ = ["ParsedBatch", "PointParser", "parse_point", "parse_record"]
 
 _FIELDS = frozenset(("source", "metric_id", "labels", "timestamp", "value"))
 _NUMBER = (int, float)
@@ -42,8 +42,8 @@ def _decode(raw: bytes | None) -> object:
         raise InvalidRecord("<payload>", f"not valid JSON ({exc})") from None
 
 
-def _validate(d: object, metric_ids: frozenset[str]) -> tuple[str, int, float]:
-    """Full check of a decoded record; raise :class:`InvalidRecord` naming the field."""
+def parse_record(d: object, metric_ids: frozenset[str] = frozenset()) -> tuple[str, int, float]:
+    """Full check of a decoded record -> (series key, epoch ms, value); raise :class:`InvalidRecord`."""
     try:
         if type(d) is not dict or d.keys() != _FIELDS:
             raise ValueError
@@ -72,7 +72,7 @@ def _validate(d: object, metric_ids: frozenset[str]) -> tuple[str, int, float]:
 
 def parse_point(raw: bytes | None, metric_ids: frozenset[str] = frozenset()) -> tuple[str, int, float]:
     """A record's (series key, epoch ms, value); raise :class:`InvalidRecord` with the reason."""
-    return _validate(_decode(raw), metric_ids)
+    return parse_record(_decode(raw), metric_ids)
 
 
 @dataclass
@@ -82,7 +82,7 @@ class ParsedBatch:
     index: list[int] = field(default_factory=list)  # position of each point in the input
     keys: list[str] = field(default_factory=list)
     ts_ms: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    values: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    values: np.ndarray | list[float] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -101,7 +101,8 @@ class PointParser:
         series: list[str] = []
         stamps: list[str] = []
         values: list[float] = []
-        slow: list[int] = []
+        slow = ParsedBatch()
+        slow_ms: list[int] = []
         for i, (key, raw) in enumerate(zip(keys, payloads, strict=True)):
             try:
                 d = loads(raw)
@@ -123,42 +124,44 @@ class PointParser:
                         continue
             except (ValueError, KeyError, TypeError):
                 pass  # the full check below names the problem
-            slow.append(i)
+            self._parse_slow(i, key, raw, slow, slow_ms)
         try:
             ms = np.array(stamps, dtype="datetime64[ms]").astype(np.int64)
-        except ValueError:  # one of them is not a valid time: find it, send it the slow way
-            good = [j for j, ts in enumerate(stamps) if _is_time(ts)]
-            kept = set(good)
-            slow.extend(i for j, i in enumerate(index) if j not in kept)
-            index, series = [index[j] for j in good], [series[j] for j in good]
-            values, stamps = [values[j] for j in good], [stamps[j] for j in good]
-            ms = np.array(stamps, dtype="datetime64[ms]").astype(np.int64)
-        out = ParsedBatch(index, series, ms, np.array(values, np.float64))
-        if slow:
-            self._parse_slow(slow, keys, payloads, out)
-        return out
+        except ValueError:  # one of them is not a valid time: the full check names it
+            bad = {j for j, ts in enumerate(stamps) if not _is_time(ts)}
+            for j in sorted(bad):
+                self._parse_slow(index[j], keys[index[j]], payloads[index[j]], slow, slow_ms)
+            keep = [j for j in range(len(index)) if j not in bad]
+            index, series, values = (
+                [index[j] for j in keep],
+                [series[j] for j in keep],
+                [values[j] for j in keep],
+            )
+            ms = np.array([stamps[j] for j in keep], dtype="datetime64[ms]").astype(np.int64)
+        return ParsedBatch(
+            index + slow.index,
+            series + slow.keys,
+            np.concatenate([ms, np.array(slow_ms, np.int64)]),
+            np.array(values + slow.values, np.float64),
+            slow.rejected,
+        )
 
-    def _parse_slow(self, slow: list[int], keys, payloads, out: ParsedBatch) -> None:
+    def _parse_slow(self, i: int, key: bytes | None, raw: bytes | None, out: ParsedBatch, ms: list) -> None:
         """Full validation (first record of a series, or anything unusual); remember the identity."""
-        stamps, values = [], []
-        for i in slow:
-            try:
-                d = _decode(payloads[i])
-                key, ts, value = _validate(d, self.metric_ids)
-            except InvalidRecord as exc:
-                out.rejected.append((i, str(exc)))
-                continue
-            out.index.append(i)
-            out.keys.append(key)
-            stamps.append(ts)
-            values.append(value)
-            if keys[i] is not None and type(d) is dict and d.keys() == _FIELDS:
-                if len(self._known) >= self.max_keys:
-                    self._known.clear()  # keys are not series keys (or too many series): start over
-                self._known[keys[i]] = (d["source"], d["metric_id"], d["labels"], key)
-        if stamps:
-            out.ts_ms = np.concatenate([out.ts_ms, np.array(stamps, np.int64)])
-            out.values = np.concatenate([out.values, np.array(values, np.float64)])
+        try:
+            d = _decode(raw)
+            series, ts, value = parse_record(d, self.metric_ids)
+        except InvalidRecord as exc:
+            out.rejected.append((i, str(exc)))
+            return
+        out.index.append(i)
+        out.keys.append(series)
+        ms.append(ts)
+        out.values.append(value)
+        if key is not None and type(d) is dict and d.keys() == _FIELDS:
+            if len(self._known) >= self.max_keys:
+                self._known.clear()  # keys are not series keys (or too many series): start over
+            self._known[key] = (d["source"], d["metric_id"], d["labels"], series)
 
 
 def _is_time(ts: str) -> bool:

@@ -3,10 +3,15 @@
 Errors are split by what the caller should do: :class:`PredictorUnavailable` (connection refused,
 timeout, 5xx) means "retry later, do not commit"; :class:`PredictorRejected` (4xx) means the
 windows themselves were refused.
+
+The Kafka loop calls synchronously (httpx, one call per micro-batch). The HTTP path makes one
+call per request, so its client's own cost is the hop's cost: it uses aiohttp (a KServe
+dependency), which spends ≈0.5 ms of CPU per call where httpx's async client spends ≈2.5 ms.
 """
 
 from __future__ import annotations
 
+import aiohttp
 import httpx
 import numpy as np
 
@@ -37,7 +42,7 @@ class PredictorClient:
         self.model_name = model_name
         self.timeout = timeout
         self._sync: httpx.Client | None = None
-        self._async: httpx.AsyncClient | None = None
+        self._async: aiohttp.ClientSession | None = None
 
     @property
     def score_url(self) -> str:
@@ -59,12 +64,15 @@ class PredictorClient:
         }
 
     @staticmethod
-    def _answer(resp: httpx.Response, n: int) -> Scores:
-        if resp.status_code >= 500:
-            raise PredictorUnavailable(f"predictor answered {resp.status_code}: {resp.text[:200]}")
-        if resp.status_code != 200:
-            raise PredictorRejected(f"predictor refused the windows ({resp.status_code}): {resp.text[:300]}")
-        return decode_scores(resp.content, n)
+    def _answer(status: int, content: bytes, n: int) -> Scores:
+        if status >= 500:
+            raise PredictorUnavailable(
+                f"predictor answered {status}: {content[:200].decode(errors='replace')}"
+            )
+        if status != 200:
+            text = content[:300].decode(errors="replace")
+            raise PredictorRejected(f"predictor refused the windows ({status}): {text}")
+        return decode_scores(content, n)
 
     def get(self, url: str) -> httpx.Response:
         if self._sync is None:
@@ -82,18 +90,25 @@ class PredictorClient:
             resp = self._sync.post(self.score_url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise PredictorUnavailable(f"predictor at {self.base_url} unreachable: {exc}") from None
-        return self._answer(resp, len(windows))
+        return self._answer(resp.status_code, resp.content, len(windows))
 
     async def ascore(self, windows: np.ndarray) -> Scores:
         if self._async is None:
-            self._async = httpx.AsyncClient(timeout=self.timeout)
+            self._async = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         body, headers = self._request(windows)
         try:
-            resp = await self._async.post(self.score_url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise PredictorUnavailable(f"predictor at {self.base_url} unreachable: {exc}") from None
-        return self._answer(resp, len(windows))
+            async with self._async.post(self.score_url, data=body, headers=headers) as resp:
+                status, content = resp.status, await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise PredictorUnavailable(f"predictor at {self.base_url} unreachable: {exc!r}") from None
+        return self._answer(status, content, len(windows))
 
     def close(self) -> None:
         if self._sync is not None:
             self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.close()
+            self._async = None

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import free_port_block
-from tests.runtime.test_stack_cli import cli_env, stack_pids, wait_until
+from tests.conftest import stack_env as cli_env
+from tests.runtime.test_stack_cli import stack_pids, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -62,9 +63,13 @@ def test_quick_demo_writes_the_report_and_stops_everything(tmp_path) -> None:
     for dep in deployments:
         assert 0 < dep["model_ms"] <= dep["combined_ms"] and 0 < dep["consumer_ms"] <= dep["combined_ms"]
     assert [s["deployments"] for s in data["resources"]] == [1, 2, 3]
-    assert all(s["groups"]["mlops"]["rss_mb"] > 0 and s["groups"]["dataops"]["rss_mb"] > 0 for s in data["resources"])
+    assert all(
+        s["groups"]["mlops"]["rss_mb"] > 0 and s["groups"]["dataops"]["rss_mb"] > 0 for s in data["resources"]
+    )
     # more deployments, more MLOps memory: each adds a predictor and a consumer process
-    assert data["resources"][2]["groups"]["mlops"]["rss_mb"] > data["resources"][0]["groups"]["mlops"]["rss_mb"]
+    assert (
+        data["resources"][2]["groups"]["mlops"]["rss_mb"] > data["resources"][0]["groups"]["mlops"]["rss_mb"]
+    )
 
     live = data["detection"]["live"]
     assert live["windows"] >= 8 * 20  # every cell scored for most of the live slots

@@ -19,7 +19,9 @@ START = datetime(2013, 11, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
-    return write_history(tmp_path_factory.mktemp("history"), cell_ids(4), seed=3, start=date(2013, 11, 1), days=7)
+    return write_history(
+        tmp_path_factory.mktemp("history"), cell_ids(4), seed=3, start=date(2013, 11, 1), days=7
+    )
 
 
 def test_history_loads_as_milan_data_with_labels(history) -> None:
@@ -44,7 +46,8 @@ def test_history_loads_as_milan_data_with_labels(history) -> None:
         for a in history.anomalies
         for t in range(a.start_ms, a.end_ms, SLOT_MS)
     }
-    labelled = set(zip(frame.loc[frame["label"] == 1, "series"], frame.loc[frame["label"] == 1, "timestamp"]))
+    marked = frame[frame["label"] == 1]
+    labelled = set(zip(marked["series"], marked["timestamp"], strict=True))
     assert labelled == expected
 
 

@@ -18,7 +18,9 @@ T0 = 1383289200000
 
 
 def _outcome() -> DemoOutcome:
-    anomaly = Anomaly(kind="spike", start_ms=T0 + 20 * SLOT_MS, end_ms=T0 + 22 * SLOT_MS, magnitude=1.6, cell="a")
+    anomaly = Anomaly(
+        kind="spike", start_ms=T0 + 20 * SLOT_MS, end_ms=T0 + 22 * SLOT_MS, magnitude=1.6, cell="a"
+    )
     live = []
     for cell in ("a", "b"):
         for k in range(11, 40):
@@ -37,7 +39,17 @@ def _outcome() -> DemoOutcome:
         UsageSample(
             deployments=n,
             interval_s=2.0,
-            parts=[PartUsage(name="predictor", label="p", group="mlops", processes=1, rss_mb=90, pss_mb=30, millicores=5)],
+            parts=[
+                PartUsage(
+                    name="predictor",
+                    label="p",
+                    group="mlops",
+                    processes=1,
+                    rss_mb=90,
+                    pss_mb=30,
+                    millicores=5,
+                )
+            ],
             groups={
                 "mlops": GroupUsage(rss_mb=1000 + 300 * n, pss_mb=700 + 50 * n, millicores=20 * n),
                 "dataops": GroupUsage(rss_mb=250, pss_mb=160, millicores=40),
@@ -52,7 +64,13 @@ def _outcome() -> DemoOutcome:
         wall_seconds=120,
         deployments=[
             DeploymentRecord(
-                id=str(i), name=f"d{i}", model_version="1", results_topic="r", model_ms=m, consumer_ms=c, combined_ms=m + 100
+                id=str(i),
+                name=f"d{i}",
+                model_version="1",
+                results_topic="r",
+                model_ms=m,
+                consumer_ms=c,
+                combined_ms=m + 100,
             )
             for i, (m, c) in enumerate([(900.0, 800.0), (1100.0, 1000.0), (1000.0, 900.0)])
         ],
@@ -60,7 +78,11 @@ def _outcome() -> DemoOutcome:
         live_anomalies=[anomaly],
         live=live,
         scaler={"feature": "value", "mean": 100.0, "scale": 50.0},
-        chosen={"model": "m", "version": "1", "metrics": {"eval.roc_auc": 0.97, "baseline.isolation_forest.roc_auc": 0.8}},
+        chosen={
+            "model": "m",
+            "version": "1",
+            "metrics": {"eval.roc_auc": 0.97, "baseline.isolation_forest.roc_auc": 0.8},
+        },
     )
 
 
@@ -93,7 +115,7 @@ def test_report_files_hold_our_numbers_beside_the_papers(tmp_path) -> None:
             assert img.width > 500 and img.height > 250
     table = (tmp_path / "table1_deployment_times.md").read_text()
     assert "7,580 (1,471)" in table and "3,350 (1,071)" in table and "8,350 (1,392)" in table
-    assert "1,000 (100)" in table and "900 (100)" in table and "1,100 (100)" in table  # ours: mean (σ)
+    assert "1,000 (100)" in table and "900 (100)" in table and "1,100 (100)" in table  # ours: mean (sigma)
     data = orjson.loads((tmp_path / "report.json").read_bytes())
     assert data["table1"]["ours"]["model"] == {"mean": 1000.0, "sigma": 100.0, "n": 3}
     assert data["table1"]["paper"] == PAPER["deployment_ms"]

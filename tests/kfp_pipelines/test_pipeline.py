@@ -21,6 +21,7 @@ from aifabric.kfp_pipelines.config import Gate, PipelineConfig
 from aifabric.kfp_pipelines.service import TrainingCreate, TrainingRunRow
 from aifabric.models.bundle import Scorer, ScoringBundle
 from aifabric.models.catalog import onboard_definition
+from aifabric.models.lstm_ae import CyclicLSTMAutoencoder
 from aifabric.storage import ObjectStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -108,7 +109,8 @@ def test_lstm_ae_version_is_registered_with_bundle_in_s3(
     bundle_dir = _fetch_bundle(stack, run.bundle_uri, tmp_path)
     assert {"bundle.json", "model.onnx"} <= {p.name for p in bundle_dir.iterdir()}
     bundle = ScoringBundle.load(bundle_dir)
-    assert bundle.features == ["weekday", "hour", "minute", "value"] and bundle.window == 12
+    assert bundle.definition == "aifabric.models.lstm_ae:CyclicLSTMAutoencoder"  # the default
+    assert bundle.features == [*CyclicLSTMAutoencoder.features] and bundle.window == 12
     assert bundle.timezone == "Europe/Rome" and bundle.threshold == 0.99
     frame = datasets.read_version(ObjectStore(stack), milan_version)
     windows = bundle.preprocess(frame["timestamp"].to_numpy(), frame["internet"].to_numpy())

@@ -14,22 +14,9 @@ import psutil
 import pytest
 
 from aifabric.config import Settings
-from tests.conftest import free_port_block
+from tests.conftest import stack_env
 
 pytestmark = pytest.mark.integration
-
-
-def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIFABRIC_")}
-    env.update(
-        AIFABRIC_DATA_DIR=str(data_dir),
-        AIFABRIC_KAFKA__PORT=str(free_port_block()),
-        AIFABRIC_S3__PORT=str(free_port_block(12)),
-        AIFABRIC_MLFLOW__PORT=str(free_port_block()),
-        AIFABRIC_API__PORT=str(free_port_block(16)),
-        **extra,
-    )
-    return env
 
 
 def aifabric(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -73,7 +60,7 @@ def wait_until(predicate, timeout: float, what: str):
 
 
 def test_up_status_down_leaves_nothing_behind(tmp_path) -> None:
-    env = cli_env(tmp_path)
+    env = stack_env(tmp_path)
     try:
         up = aifabric(env, "up")
         assert up.returncode == 0, up.stderr + up.stdout
@@ -112,7 +99,7 @@ def test_up_status_down_leaves_nothing_behind(tmp_path) -> None:
 
 
 def test_configured_parts_are_used_instead_of_embedded_ones(tmp_path, broker: Settings, pg_url: str) -> None:
-    env = cli_env(
+    env = stack_env(
         tmp_path,
         AIFABRIC_KAFKA__BOOTSTRAP_SERVERS=broker.kafka.bootstrap_servers,
         AIFABRIC_SQL__URL=pg_url,
