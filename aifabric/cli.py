@@ -50,9 +50,8 @@ def up(
     timeout: float = typer.Option(180.0, help="seconds to wait for every part to be healthy"),
 ) -> None:
     """Start the embedded stack (broker, S3, MLflow, API) on loopback and wait until healthy."""
-    from aifabric.runtime import Stack
-
     from aifabric.fabric_api.security import token_file
+    from aifabric.runtime import Stack
 
     settings = get_settings()
     with console.status("starting the embedded stack…"):

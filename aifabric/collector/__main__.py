@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="aifabric Data Collector")
     parser.add_argument("--host", default=LOOPBACK)
     parser.add_argument("--port", type=int, default=None)
-    parser.add_argument("--tick", type=float, default=1.0, help="seconds between reconcile passes (SQL polls)")
+    parser.add_argument("--tick", type=float, default=1.0, help="seconds between reconcile passes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from aifabric.persistence import init_db, make_engine, session_factory
