@@ -37,6 +37,7 @@ MAX_LABELS = 32
 MAX_LABEL_KEY = 64
 MAX_LABEL_VALUE = 256
 MAX_NAME = 128
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidRecord(ValueError):
@@ -128,7 +129,9 @@ class Record(BaseModel):
 
     @property
     def epoch_ms(self) -> int:
-        return int(self.timestamp.timestamp() * 1000)
+        """Milliseconds since the epoch, in integer arithmetic (float seconds can be 1 ms off)."""
+        delta = self.timestamp - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
     def label(self, name: str, default: str | None = None) -> str | None:
         """A label's value; the string form of ``labels`` answers to ``event``."""

@@ -41,12 +41,10 @@ the producer in a tight loop, and the broker acknowledges them while the next ba
 and scored; a batch's offsets are committed once its results are acknowledged (at-least-once).
 
 Latency versus idle cost: Tansu does not answer a waiting fetch when records arrive, it answers
-when ``fetch.wait.max.ms`` is over, so that wait (``fetch_wait_ms``, 100 ms) bounds the latency a
-record can spend unseen by the consumer, and every waiting fetch costs the broker CPU. So after
-``idle_pause`` seconds without a record the consumer pauses its partitions (no fetches at all)
-and only compares their end offsets with its positions every ``paused_check`` seconds; the first
-record after a quiet spell waits up to that long, records of a busy stream at most
-``fetch_wait_ms``.
+when ``fetch.wait.max.ms`` is over, so that wait (``fetch_wait_ms``, 100 ms; the environment
+variable ``AIFABRIC_CONSUMER_FETCH_WAIT_MS``) bounds how long a record can wait unseen by the
+consumer, and every waiting fetch costs the broker CPU even when the topics are quiet: 500 ms
+makes an idle consumer cheaper and a busy one slower.
 """
 
 from __future__ import annotations
@@ -97,8 +95,6 @@ class ConsumerConfig:
         rewind: int = 4096,
         max_lateness_ms: int = 3_600_000,
         idle_timeout: float = 0.5,
-        idle_pause: float = 5.0,
-        paused_check: float = 1.0,
         fetch_wait_ms: int = 100,
         session_timeout_ms: int = 2000,
     ) -> None:
@@ -112,8 +108,6 @@ class ConsumerConfig:
         self.rewind = rewind
         self.max_lateness_ms = max_lateness_ms
         self.idle_timeout = idle_timeout
-        self.idle_pause = idle_pause
-        self.paused_check = paused_check
         self.fetch_wait_ms = fetch_wait_ms
         self.session_timeout_ms = session_timeout_ms
 
@@ -179,27 +173,6 @@ class RewindingConsumer(BatchConsumer):
 
     def is_warmup(self, m: Message) -> bool:
         return m.offset < self.warmup_until.get((m.topic, m.partition), -1)
-
-    def pause_all(self) -> None:
-        self._consumer.pause(self._consumer.assignment())
-
-    def resume_all(self) -> None:
-        self._consumer.resume(self._consumer.assignment())
-
-    def has_new_records(self) -> bool:
-        """Whether an assigned partition has records past our position (one ListOffsets each)."""
-        try:
-            positions = self._consumer.position(self._consumer.assignment())
-            unknown = [tp for tp in positions if tp.offset < 0]  # nothing consumed since assigned
-            committed = self._consumer.committed(unknown, timeout=2) if unknown else []
-            start = {(tp.topic, tp.partition): tp.offset for tp in positions + committed if tp.offset >= 0}
-            for tp in positions:
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=2, cached=False)
-                if high > start.get((tp.topic, tp.partition), low):
-                    return True
-        except KafkaException:
-            return True  # let the fetcher find out (and report) what is wrong
-        return False
 
     def pending(self) -> dict[tuple[str, int], int]:
         """The offsets after every message returned so far (a snapshot to :meth:`commit` later)."""
@@ -368,18 +341,13 @@ class DataConsumer(Model):
         )
         parser = PointParser(self.config.metric_ids)
         in_flight: dict[tuple[str, int], int] | None = None  # offsets whose results are not yet acked
-        cfg, paused, last_record = self.config, False, time.monotonic()
+        cfg = self.config
         try:
             while not self._stop.is_set():
-                # with results in flight, do not wait: acknowledge them when nothing is new
-                wait = 0 if in_flight else cfg.paused_check if paused else cfg.idle_timeout
-                try:
-                    msgs = consumer.poll_batch(1, wait)  # also serves rebalances while paused
+                try:  # with results in flight, do not wait: acknowledge them when nothing is new
+                    msgs = consumer.poll_batch(1, 0 if in_flight else cfg.idle_timeout)
                     if msgs:  # then whatever is already fetched, without waiting
                         msgs += consumer.poll_batch(cfg.max_batch - 1, 0)
-                    elif paused and consumer.has_new_records():
-                        consumer.resume_all()
-                        paused = False
                 except BrokerError as exc:
                     log.warning("poll failed: %s", exc)
                     self._stop.wait(1.0)
@@ -388,14 +356,7 @@ class DataConsumer(Model):
                     if in_flight is not None:
                         self._acknowledge(producer, consumer, in_flight)
                         in_flight = None
-                    elif not paused and time.monotonic() - last_record > cfg.idle_pause:
-                        consumer.pause_all()
-                        paused = True
                     continue
-                last_record = time.monotonic()
-                if paused:  # a rebalance handed us partitions that were not paused
-                    consumer.resume_all()
-                    paused = False
                 offsets = consumer.pending()
                 clock = self._timing.start(len(msgs))
                 results = self._prepare(msgs, parser, windows, producer, consumer, clock)
@@ -406,9 +367,7 @@ class DataConsumer(Model):
                     in_flight = None
                 if results is None:
                     break  # stopping while the predictor is down: redelivered after the restart
-                send, topic = producer.send_raw, cfg.results_topic
-                for value, key in results:
-                    send(topic, key, value)
+                producer.send_batch(cfg.results_topic, results)
                 clock.lap("publish")
                 in_flight = offsets
             if in_flight is not None:
@@ -491,7 +450,7 @@ class DataConsumer(Model):
                 return None
             backoff = min(MAX_BACKOFF, backoff * 2)
 
-    def _results(self, batch: WindowBatch, scores) -> list[tuple[bytes, str]]:
+    def _results(self, batch: WindowBatch, scores) -> list[tuple[str, bytes]]:
         """One JSON :class:`ScoreResult` per scored window (time stamps formatted in one numpy call)."""
         errors, probs, flags = scores
         n = len(errors)
@@ -502,6 +461,7 @@ class DataConsumer(Model):
         name, version, dumps = self.registered_name, self.model_version, orjson.dumps
         return [
             (
+                key,
                 dumps(
                     {
                         "series_key": key,
@@ -515,7 +475,6 @@ class DataConsumer(Model):
                         "scored_at": now,
                     }
                 ),
-                key,
             )
             for key, end, e, p, a, v in zip(
                 batch.keys,
@@ -578,7 +537,7 @@ class DataConsumer(Model):
             from kserve.errors import InferenceError
 
             raise InferenceError(str(exc), status=503) from None
-        return {"predictions": [orjson.loads(v) for v, _ in self._results(payload, scores)]}
+        return {"predictions": [orjson.loads(v) for _, v in self._results(payload, scores)]}
 
 
 def main(argv: list[str] | None = None) -> None:
