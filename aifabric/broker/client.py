@@ -21,7 +21,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "reconnect.backoff.ms": 100,
         "reconnect.backoff.max.ms": 2000,
         "socket.keepalive.enable": True,
-        "logger": log,
+        "log_level": 4,  # librdkafka warnings and worse, on stderr (the process log file)
     }
 
 

@@ -5,7 +5,10 @@ A memory-only broker (Tansu) that restarts forgets topics, records and committed
 its recreated partitions count offsets from 0 again, so a consumer's in-memory position may point
 past records that are new. After losing the broker we therefore ask for our committed offsets
 once it is back: if the broker no longer knows offsets we had committed, it restarted, and we
-rewind our partitions to the beginning (at-least-once: nothing new is skipped).
+rewind our partitions to the beginning (at-least-once). This narrows, but does not close, the
+window in which a partition's new records can be skipped: if the consumer fetches from its old
+position before it learns that the broker restarted, records below that position are missed.
+Durable data belongs in S3/SQL (persisted datasets); a real Kafka keeps offsets and has no such gap.
 """
 
 from __future__ import annotations

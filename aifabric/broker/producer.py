@@ -28,6 +28,11 @@ log = logging.getLogger("aifabric.broker.producer")
 STALL_S = 5.0
 
 
+def _is_fatal(err: KafkaError) -> bool:
+    """A fatal error, or any call on a producer already in the fatal state (``_FATAL``)."""
+    return err.fatal() or err.code() == KafkaError._FATAL
+
+
 class RecordProducer:
     """Publishes records keyed by series (one series, one partition, in order)."""
 
@@ -74,7 +79,7 @@ class RecordProducer:
                 self._check_stall()
             except KafkaException as exc:
                 err = exc.args[0]
-                if err.fatal():
+                if _is_fatal(err):
                     self._rebuild()
                     continue
                 if err.code() in (
@@ -123,7 +128,7 @@ class RecordProducer:
                 return self._producer.flush(timeout)
             self._producer.poll(timeout)
         except KafkaException as exc:
-            if not exc.args[0].fatal():
+            if not _is_fatal(exc.args[0]):
                 raise BrokerError(f"producer failed: {exc.args[0].str()}") from None
             log.warning("producer fatal error (%s): rebuilding", exc.args[0].str())
             self._rebuild()
