@@ -7,8 +7,6 @@ can be made before anything runs. A token is printed once, to stdout, and never 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import typer
 from rich.console import Console
@@ -21,17 +19,10 @@ tokens_app = typer.Typer(help="API tokens: create (printed once), list, revoke."
 console = Console(stderr=True)
 
 
-@contextmanager
-def _session() -> Iterator:
-    from aifabric.persistence import init_db, make_engine, session_factory
+def _session():
+    from aifabric.persistence import open_session
 
-    engine = make_engine(get_settings().resolved().sql.url.get_secret_value())
-    init_db(engine)
-    try:
-        with session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
+    return open_session(get_settings())
 
 
 @app.command("create")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -33,17 +31,10 @@ def _print_json(obj) -> None:
     sys.stdout.write(orjson.dumps(obj.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-@contextmanager
-def _session() -> Iterator:
-    from aifabric.persistence import init_db, make_engine, session_factory
+def _session():
+    from aifabric.persistence import open_session
 
-    engine = make_engine(get_settings().resolved().sql.url.get_secret_value())
-    init_db(engine)
-    try:
-        with session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
+    return open_session(get_settings())
 
 
 @app.command("compile")

@@ -4,6 +4,22 @@ Each subsystem declares its tables in its own module on :class:`Base`; ``aifabri
 imports them all so that migrations and ``init_db`` see the whole schema.
 """
 
-from aifabric.persistence.db import Base, TenantMixin, TimestampMixin, init_db, make_engine, session_factory
+from aifabric.persistence.db import (
+    Base,
+    TenantMixin,
+    TimestampMixin,
+    init_db,
+    make_engine,
+    open_session,
+    session_factory,
+)
 
-__all__ = ["Base", "TenantMixin", "TimestampMixin", "init_db", "make_engine", "session_factory"]
+__all__ = [
+    "Base",
+    "TenantMixin",
+    "TimestampMixin",
+    "init_db",
+    "make_engine",
+    "open_session",
+    "session_factory",
+]
