@@ -39,6 +39,8 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         # Topics are created by KafkaAdmin with their spec, never implicitly by a produce.
         "allow.auto.create.topics": False,
         "topic.metadata.propagation.max.ms": 5000,
+        # Failures only: RecordProducer counts acknowledgements without a callback per record.
+        "delivery.report.only.error": True,
     }
     return cfg | overrides
 
