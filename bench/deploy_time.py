@@ -42,8 +42,7 @@ def main() -> None:
     from aifabric.serving.backends.base import get_backend
     from aifabric.serving.models import DeploymentCreate
     from aifabric.serving.sample_bundle import write_sample_bundle
-    from tests.conftest import make_settings
-    from tests.serving.conftest import register
+    from tests.conftest import make_settings, register_bundle
 
     tmp = Path(tempfile.mkdtemp(prefix="aifabric-bench-"))
     settings = make_settings(tmp)
@@ -55,7 +54,9 @@ def main() -> None:
     sup.start()
     try:
         s = settings.resolved()
-        register(s, "bench", write_sample_bundle(tmp / "bundle"), "bundles/bench", alias="champion")
+        register_bundle(
+            s, write_sample_bundle(tmp / "bundle"), "bench", "bundles/bench", "bench", alias="champion"
+        )
         KafkaAdmin(s).ensure_topic("bench.in")
         engine = make_engine(s.sql.url.get_secret_value())
         init_db(engine)

@@ -98,8 +98,7 @@ def main() -> None:
     from aifabric.serving.backends.base import get_backend
     from aifabric.serving.models import DeploymentCreate
     from aifabric.serving.sample_bundle import write_sample_bundle
-    from tests.conftest import make_settings
-    from tests.serving.conftest import register
+    from tests.conftest import make_settings, register_bundle
 
     tmp = Path(tempfile.mkdtemp(prefix="aifabric-footprint-"))
     settings = make_settings(tmp)
@@ -112,7 +111,7 @@ def main() -> None:
     steps = []
     try:
         s = settings.resolved()
-        register(s, "fp", write_sample_bundle(tmp / "bundle"), "bundles/fp", alias="champion")
+        register_bundle(s, write_sample_bundle(tmp / "bundle"), "fp", "bundles/fp", "bench", alias="champion")
         KafkaAdmin(s).ensure_topic("fp.in", partitions=2)
         engine = make_engine(s.sql.url.get_secret_value())
         init_db(engine)

@@ -12,11 +12,14 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg2
 import pytest
 
 from aifabric.config import Settings
+from aifabric.registered_names import registry_name
 from aifabric.runtime import Supervisor, bootstrap_storage, default_stages
+from aifabric.storage import ObjectStore
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = Path(os.environ.get("AIFABRIC_SPECS_DIR", REPO.parent / "shared" / "specs"))
@@ -134,3 +137,39 @@ def sql_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     return request.getfixturevalue("pg_url")
+
+
+def register_bundle(
+    settings: Settings,
+    directory: Path,
+    name: str,
+    prefix: str,
+    tenant: str = "default",
+    alias: str | None = None,
+    metrics: dict[str, float] | None = None,
+) -> str:
+    """Upload a scoring bundle to S3 and register it as a new MLflow version of ``tenant``'s model
+    ``name`` (REST, the way the pipeline's register step names and tags it); returns the version."""
+    store = ObjectStore(settings, bucket=settings.s3.mlflow_bucket)
+    for f in directory.iterdir():
+        store.put_file(f"{prefix}/{f.name}", f)
+    uri = f"s3://{settings.s3.mlflow_bucket}/{prefix}"
+    api = f"{settings.mlflow.tracking_uri}/api/2.0/mlflow"
+    registered = registry_name(tenant, name)
+    httpx.post(f"{api}/registered-models/create", json={"name": registered}, timeout=30)  # exists: fine
+    tags = {"bundle_uri": uri, "tenant": tenant, "dataset_version": "milan@1", "gate": "passed"}
+    tags |= {k: str(v) for k, v in (metrics or {}).items()}
+    resp = httpx.post(
+        f"{api}/model-versions/create",
+        json={"name": registered, "source": uri, "tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        timeout=30,
+    )
+    resp.raise_for_status()
+    version = str(resp.json()["model_version"]["version"])
+    if alias:
+        httpx.post(
+            f"{api}/registered-models/alias",
+            json={"name": registered, "alias": alias, "version": version},
+            timeout=30,
+        ).raise_for_status()
+    return version

@@ -1,9 +1,10 @@
 """The model catalog: registered models and versions of one tenant, read from the MLflow registry.
 
-MLflow's registry has no tenants, so a version belongs to the tenant in its ``tenant`` tag (set by
-the training pipeline's register step; an untagged version counts as ``default``). A registered
-model is visible to a tenant when at least one of its versions is. The REST API is used directly
-(no ``import mlflow`` in the API process); the input schema comes from the version's
+MLflow's registry has no tenants, so a tenant's model ``NAME`` is registered as ``<tenant>.NAME``
+(:mod:`aifabric.registered_names`): version numbers and aliases are the tenant's own. Versions also
+carry a ``tenant`` tag (set by the training pipeline's register step); a version is shown only when
+both agree, so a version registered by hand under another tenant's prefix stays hidden. The REST
+API is used directly (no ``import mlflow`` in the API process); the input schema comes from the version's
 ``bundle.json`` in S3, the lineage from the tags the register step wrote.
 """
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aifabric.config import Settings
 from aifabric.errors import InvalidRequest, NotFound, Unavailable
-from aifabric.fabric_api.tenants import DEFAULT_TENANT
+from aifabric.registered_names import registry_name, split_registry_name
 
 __all__ = [
     "InputSchema",
@@ -95,10 +96,13 @@ class _Registry:
             raise Unavailable(f"MLflow answered {resp.status_code} for {path}")
         return orjson.loads(resp.content)
 
-    def versions(self, name: str | None = None) -> list[dict[str, Any]]:
+    def versions(self, name: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Versions of one registered model, or of every model of ``tenant``."""
         params: dict[str, Any] = {"max_results": MAX_RESULTS}
         if name is not None:
             params["filter"] = f"name = '{name}'"
+        elif tenant is not None:
+            params["filter"] = f"name LIKE '{registry_name(tenant, '%')}'"
         found = self.get("model-versions/search", **params) or {}
         return found.get("model_versions", [])
 
@@ -118,7 +122,13 @@ def _tags(mv: dict[str, Any]) -> dict[str, str]:
 
 
 def _visible(mv: dict[str, Any], tenant: str) -> bool:
-    return _tags(mv).get("tenant", DEFAULT_TENANT) == tenant
+    owner = split_registry_name(mv["name"])
+    return owner is not None and owner[0] == tenant and _tags(mv).get("tenant") == tenant
+
+
+def _public(registered: str) -> str:
+    owner = split_registry_name(registered)
+    return owner[1] if owner else registered
 
 
 def _check_name(name: str) -> None:
@@ -130,7 +140,7 @@ def _version(
     reg: _Registry, mv: dict[str, Any], aliases: dict[str, str], metrics: bool
 ) -> ModelVersionPublic:
     tags = _tags(mv)
-    name, version = mv["name"], str(mv["version"])
+    registered, version = mv["name"], str(mv["version"])
     run_id = mv.get("run_id") or tags.get("run_id") or None
     values: dict[str, float] = {}
     if metrics and run_id:
@@ -144,7 +154,7 @@ def _version(
                     continue
     created = mv.get("creation_timestamp")
     return ModelVersionPublic(
-        name=name,
+        name=_public(registered),
         version=version,
         status=mv.get("status", ""),
         created_at=datetime.fromtimestamp(int(created) / 1000, UTC) if created else None,
@@ -157,30 +167,31 @@ def _version(
         bundle_uri=tags.get("bundle_uri"),
         metrics=values,
         tags={k: v for k, v in tags.items() if k != "tenant"},
-        links={"mlflow_ui": f"{reg.ui}/#/models/{name}/versions/{version}"},
+        links={"mlflow_ui": f"{reg.ui}/#/models/{registered}/versions/{version}"},
     )
 
 
 def _model(reg: _Registry, name: str, tenant: str, metrics: bool) -> RegisteredModelPublic | None:
-    mine = [mv for mv in reg.versions(name) if mv["name"] == name and _visible(mv, tenant)]
+    registered = registry_name(tenant, name)
+    mine = [mv for mv in reg.versions(registered) if mv["name"] == registered and _visible(mv, tenant)]
     if not mine:
         return None
     mine.sort(key=lambda mv: int(mv["version"]))
     numbers = {str(mv["version"]) for mv in mine}
-    aliases = {a: v for a, v in reg.aliases(name).items() if v in numbers}
+    aliases = {a: v for a, v in reg.aliases(registered).items() if v in numbers}
     return RegisteredModelPublic(
         name=name,
         aliases=aliases,
         latest_version=str(mine[-1]["version"]),
         versions=[_version(reg, mv, aliases, metrics) for mv in mine],
-        links={"mlflow_ui": f"{reg.ui}/#/models/{name}"},
+        links={"mlflow_ui": f"{reg.ui}/#/models/{registered}"},
     )
 
 
 def list_models(settings: Settings, *, tenant: str) -> RegisteredModelsPublic:
     """Every registered model with at least one version of ``tenant`` (versions without run metrics)."""
     reg = _Registry(settings)
-    names = sorted({mv["name"] for mv in reg.versions() if _visible(mv, tenant)})
+    names = sorted({_public(mv["name"]) for mv in reg.versions(tenant=tenant) if _visible(mv, tenant)})
     data = [m for n in names if (m := _model(reg, n, tenant, metrics=False)) is not None]
     return RegisteredModelsPublic(data=data, count=len(data))
 

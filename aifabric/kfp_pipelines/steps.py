@@ -38,6 +38,7 @@ from aifabric.models.base import ModelDefinition, sliding_windows
 from aifabric.models.bundle import Scorer, ScoringBundle
 from aifabric.models.calibration import fit_calibration
 from aifabric.models.registry import load_definition
+from aifabric.registered_names import registry_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -612,15 +613,14 @@ def register(
         model_id = (
             trained.model_uri.removeprefix("models:/") if trained.model_uri.startswith("models:/") else None
         )
-        version = client.create_model_version(bundle.model_name, trained.model_uri, run_id, tags, model_id)
+        registered = registry_name(config.tenant, bundle.model_name)
+        version = client.create_model_version(registered, trained.model_uri, run_id, tags, model_id)
         alias = None
         if evaluation.gate_passed and config.alias:
-            client.set_alias(bundle.model_name, config.alias, version["version"])
+            client.set_alias(registered, config.alias, version["version"])
             alias = config.alias
         run_tags = {k: v for k, v in tags.items() if not k.startswith("eval.")}
-        client.log_batch(
-            run_id, tags=run_tags | {"model_version": f"{bundle.model_name}/{version['version']}"}
-        )
+        client.log_batch(run_id, tags=run_tags | {"model_version": f"{registered}/{version['version']}"})
     return RegisterResult(
         model_name=bundle.model_name,
         model_version=str(version["version"]),

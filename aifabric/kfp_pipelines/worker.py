@@ -20,6 +20,7 @@ from aifabric.kfp_pipelines.service import TrainingRunRow
 from aifabric.kfp_pipelines.tracking import MlflowRest
 from aifabric.persistence import make_engine, session_factory
 from aifabric.persistence.db import utcnow
+from aifabric.registered_names import split_registry_name
 
 
 def _cluster_outcome(settings, config: PipelineConfig, kfp_run_id: str) -> dict:
@@ -31,7 +32,8 @@ def _cluster_outcome(settings, config: PipelineConfig, kfp_run_id: str) -> dict:
     if str(state.state).upper() not in ("SUCCEEDED", "RUNTIMESTATE.SUCCEEDED"):
         raise RuntimeError(f"KFP run {kfp_run_id} ended {state.state}")
     run = mlflow.MlflowClient(settings.resolved().mlflow.tracking_uri).get_run(config.mlflow_run_id)
-    name, _, version = run.data.tags.get("model_version", "/").partition("/")
+    registered, _, version = run.data.tags.get("model_version", "/").partition("/")
+    _, name = split_registry_name(registered) or ("", registered)
     return {"model_name": name, "model_version": version, "bundle_uri": run.data.tags.get("bundle_uri")}
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from aifabric.config import Settings
 from aifabric.errors import Conflict, InvalidRequest, NotFound
 from aifabric.records import ScoreResult
+from aifabric.registered_names import registry_name
 from aifabric.serving.backends.base import get_backend
 from aifabric.serving.models import (
     ComponentStatus,
@@ -41,10 +42,18 @@ __all__ = [
 ]
 
 
-def _pin(settings: Settings, ref: DeploymentCreate | DeploymentRedeploy) -> tuple[str, str, str]:
-    """(pinned model URI, model name, version) for a request."""
+def _pin(
+    settings: Settings, tenant: str, ref: DeploymentCreate | DeploymentRedeploy
+) -> tuple[str, str, str]:
+    """(pinned model URI, model name, version) for a request.
+
+    ``model`` names the tenant's registered model (``<tenant>.<model>`` in MLflow); an admin's
+    ``model_uri`` is taken as written."""
     from aifabric.serving.model_source import parse_model_uri, resolve_model, resolve_version
 
+    if ref.model:
+        rv = resolve_version(settings, registry_name(tenant, ref.model), ref.version, ref.alias)
+        return f"models:/{rv.name}/{rv.version}", ref.model, rv.version
     uri = ref.requested_uri
     if uri.startswith("models:/"):
         name, version, alias = parse_model_uri(uri)
@@ -174,7 +183,7 @@ def deploy(session: Session, settings: Settings, tenant: str, body: DeploymentCr
     if exists is not None:
         raise Conflict(f"deployment {body.name!r} exists already (id {exists.id}); undeploy or redeploy it")
     t0 = time.monotonic()
-    model_uri, model_name, version = _pin(settings, body)
+    model_uri, model_name, version = _pin(settings, tenant, body)
     backend = get_backend(settings)
     row = DeploymentRow(
         id=uuid.uuid4().hex,
@@ -251,7 +260,7 @@ def redeploy(
     if row.state == "pending":
         raise Conflict(f"deployment {row.name!r} is still starting; retry when it is ready or failed")
     old = _spec(row)
-    model_uri, model_name, version = _pin(settings, body)
+    model_uri, model_name, version = _pin(settings, tenant, body)
     if model_name != row.model_name and not body.model_uri:
         raise InvalidRequest(f"redeploy keeps the model ({row.model_name}); got {model_name}")
     row.model_uri, row.model_name, row.model_version, row.requested = (

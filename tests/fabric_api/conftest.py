@@ -17,7 +17,6 @@ from aifabric.config import Settings
 from aifabric.runtime.process import ManagedProcess
 from aifabric.runtime.services import api_spec
 from aifabric.serving.sample_bundle import write_sample_bundle
-from aifabric.storage import ObjectStore
 from tests.conftest import free_port_block
 
 
@@ -136,40 +135,6 @@ def pg_db_factory(pg_url: str) -> Iterator[Callable[[], str]]:
             )
             cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
     conn.close()
-
-
-def register_bundle(
-    stack: Settings,
-    directory: Path,
-    name: str,
-    prefix: str,
-    tenant: str,
-    alias: str | None = None,
-    metrics: dict[str, float] | None = None,
-) -> str:
-    """Upload a scoring bundle and register it as an MLflow model version owned by ``tenant``."""
-    store = ObjectStore(stack, bucket=stack.s3.mlflow_bucket)
-    for f in directory.iterdir():
-        store.put_file(f"{prefix}/{f.name}", f)
-    uri = f"s3://{stack.s3.mlflow_bucket}/{prefix}"
-    api = f"{stack.mlflow.tracking_uri}/api/2.0/mlflow"
-    httpx.post(f"{api}/registered-models/create", json={"name": name}, timeout=30)  # exists: fine
-    tags = {"bundle_uri": uri, "tenant": tenant, "dataset_version": "milan@1", "gate": "passed"}
-    tags |= {k: str(v) for k, v in (metrics or {}).items()}
-    resp = httpx.post(
-        f"{api}/model-versions/create",
-        json={"name": name, "source": uri, "tags": [{"key": k, "value": v} for k, v in tags.items()]},
-        timeout=30,
-    )
-    resp.raise_for_status()
-    version = str(resp.json()["model_version"]["version"])
-    if alias:
-        httpx.post(
-            f"{api}/registered-models/alias",
-            json={"name": name, "alias": alias, "version": version},
-            timeout=30,
-        ).raise_for_status()
-    return version
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,7 @@ def test_head_matches_metadata(empty_url):
             )
             diff = compare_metadata(ctx, _aifabric_metadata())
         names = set(inspect(engine).get_table_names())
-        assert current(engine) == "0001"
+        assert current(engine) == "0002"
     finally:
         engine.dispose()
     assert diff == []

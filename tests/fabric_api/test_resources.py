@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from aifabric.datasets.milan_generator import GeneratorConfig, generate
-from tests.fabric_api.conftest import register_bundle, wait_for
+from tests.conftest import register_bundle
+from tests.fabric_api.conftest import wait_for
 from tests.fabric_api.test_auth import assert_problem
 
 pytestmark = pytest.mark.integration
@@ -73,10 +74,11 @@ def model(api, stack, api_bundle, tokens) -> tuple[str, str]:
     v1 = register_bundle(stack, api_bundle, name, f"api/{name}/v1", "default", metrics={"eval.roc_auc": 0.7})
     v2 = register_bundle(stack, api_bundle, name, f"api/{name}/v2", "default", alias="champion",
                          metrics={"eval.roc_auc": 0.9})  # fmt: skip
-    register_bundle(
-        stack, api_bundle, name, f"api/{name}/other", "someone-else", metrics={"eval.roc_auc": 0.99}
+    # tenant b trains a model of the same name: its own versions and its own champion alias
+    b1 = register_bundle(
+        stack, api_bundle, name, f"api/{name}/b", "tenant-b", alias="champion", metrics={"eval.roc_auc": 0.99}
     )
-    assert int(v2) == int(v1) + 1
+    assert (v1, v2, b1) == ("1", "2", "1")
     return name, v2
 
 
@@ -87,7 +89,7 @@ def test_model_catalog(api, tokens, model):
         assert listed[name]["aliases"] == {"champion": version}
         assert len(listed[name]["versions"]) == 2  # not the other tenant's version
         detail = c.get(f"/models/{name}").json()
-        assert detail["links"]["mlflow_ui"].endswith(f"/#/models/{name}")
+        assert detail["name"] == name and detail["links"]["mlflow_ui"].endswith(f"/#/models/default.{name}")
         one = c.get(f"/models/{name}/versions/champion").json()
         assert one["version"] == version and one["aliases"] == ["champion"]
         assert one["input_schema"]["features"] == ["weekday", "hour", "minute", "value"]
@@ -99,8 +101,10 @@ def test_model_catalog(api, tokens, model):
         assert_problem(c.get(f"/models/{name}/best", params={"metric": "eval.nope"}), 404)
         assert_problem(c.get("/models/no-such-model"), 404)
     with api.client(tokens["b"]) as c:
-        assert name not in {m["name"] for m in c.get("/models").json()["data"]}
-        assert_problem(c.get(f"/models/{name}"), 404)
+        mine = c.get(f"/models/{name}").json()  # same name, tenant b's model: one version, its alias
+        assert [v["version"] for v in mine["versions"]] == ["1"] and mine["aliases"] == {"champion": "1"}
+        assert mine["versions"][0]["metrics"]["eval.roc_auc"] == pytest.approx(0.99)
+        assert_problem(c.get(f"/models/{name}/versions/2"), 404)  # tenant a's version 2
 
 
 def test_model_definitions(api, tokens):
@@ -197,7 +201,8 @@ def test_deployments(api, tokens, model):
             lambda: c.get("/topics/traffic.results/peek"),
         ):
             assert_problem(call(), 404)
-        assert_problem(c.post("/deployments", json=body), 404)  # tenant b cannot use a's model
+        # tenant b's model of the same name has no version 2: a's version 2 is out of its reach
+        assert_problem(c.post("/deployments", json={**body, "alias": None, "version": version}), 404)
         assert c.get("/deployments").json()["count"] == 0
     with api.client(tokens["a"]) as c:
         assert c.get("/topics/traffic.results/peek").status_code == 200

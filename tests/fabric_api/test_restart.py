@@ -6,7 +6,8 @@ import pytest
 
 from aifabric.datasets.milan_generator import GeneratorConfig, generate
 from aifabric.runtime.process import pid_alive
-from tests.fabric_api.conftest import register_bundle, wait_for
+from tests.conftest import register_bundle
+from tests.fabric_api.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 

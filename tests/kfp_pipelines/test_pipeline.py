@@ -22,6 +22,7 @@ from aifabric.kfp_pipelines.service import TrainingCreate, TrainingRunRow
 from aifabric.models.bundle import Scorer, ScoringBundle
 from aifabric.models.catalog import onboard_definition
 from aifabric.models.lstm_ae import CyclicLSTMAutoencoder
+from aifabric.registered_names import registry_name
 from aifabric.storage import ObjectStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -87,11 +88,12 @@ def test_lstm_ae_version_is_registered_with_bundle_in_s3(
     assert run.status == "succeeded", run.error
     assert (run.model_name, run.model_version, run.alias) == (f"lstm-{TOKEN}", "1", "champion")
     client = _client(stack)
-    version = client.get_model_version(run.model_name, run.model_version)
+    registered = registry_name("default", run.model_name)  # the tenant's name in MLflow
+    version = client.get_model_version(registered, run.model_version)
     assert version.tags["dataset_version"] == milan_version.ref
     assert version.tags["code_version"].startswith("0.1.0")
     assert version.tags["bundle_uri"] == run.bundle_uri and run.bundle_uri.startswith("s3://mlflow/")
-    assert client.get_model_version_by_alias(run.model_name, "champion").version == "1"
+    assert client.get_model_version_by_alias(registered, "champion").version == "1"
 
     mlrun = client.get_run(run.mlflow_run_id)
     assert mlrun.info.status == "FINISHED"
@@ -135,7 +137,7 @@ def test_custom_definition_trains_through_the_same_pipeline(stack, trainings, tm
     assert (bundle.features, bundle.window) == (["hour", "value"], 6)
     scores = Scorer.from_dir(bundle_dir).score(np.zeros((3, 6, 2), np.float32))
     assert scores.errors.shape == (3,)
-    version = _client(stack).get_model_version(run.model_name, run.model_version)
+    version = _client(stack).get_model_version(registry_name("default", run.model_name), run.model_version)
     assert version.tags["definition"] == "mean_window_definition:MeanWindow"
 
 
@@ -152,6 +154,6 @@ def test_failed_gate_registers_but_keeps_the_alias(stack, trainings):
     config = PipelineConfig(dataset="x", model_name=run.model_name, mlflow_run_id=run.mlflow_run_id)
     result = steps.register(stack, config, prep_dir, model_dir, eval_dir)
     assert (result.model_version, result.alias) == ("2", None)
-    client = _client(stack)
-    assert client.get_model_version_by_alias(run.model_name, "champion").version == "1"
-    assert client.get_model_version(run.model_name, "2").tags["gate"] == "failed"
+    client, registered = _client(stack), registry_name("default", run.model_name)
+    assert client.get_model_version_by_alias(registered, "champion").version == "1"
+    assert client.get_model_version(registered, "2").tags["gate"] == "failed"

@@ -16,7 +16,7 @@ from aifabric.runtime.process import pid_alive
 from aifabric.serving import service
 from aifabric.serving.backends.base import get_backend
 from aifabric.serving.models import DeploymentCreate, DeploymentRedeploy
-from tests.serving.conftest import register
+from tests.conftest import register_bundle
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +88,7 @@ def test_deploy_score_kill_redeploy_undeploy(stack, session, registered, bundle_
         ),
     )
     assert dep.state == "ready", dep.reason
-    assert dep.model_version == version and dep.model_uri == f"models:/{name}/{version}"
+    assert dep.model_version == version and dep.model_uri == f"models:/acme.{name}/{version}"
     assert {c.component: c.state for c in dep.components} == {"predictor": "ready", "consumer": "ready"}
     t = service.timings(session, stack, "acme", dep.id)[0]
     assert 0 < t.model_ms <= t.combined_ms and t.consumer_ms > 0
@@ -128,7 +128,7 @@ def test_deploy_score_kill_redeploy_undeploy(stack, session, registered, bundle_
     assert expected(3, 60, 70) <= {(r.series_key, _iso(r)) for r in results}
 
     # 4. redeploy a new version: no record lost across the switch, new version afterwards
-    v2 = register(stack, name, bundle_dir, "bundles/traffic-v2")
+    v2 = register_bundle(stack, bundle_dir, name, "bundles/traffic-v2", "acme")
     feed(stack, "cells.in", cells=3, start=70, stop=80)
     dep2 = service.redeploy(session, stack, "acme", dep.id, DeploymentRedeploy(model=name, version=v2))
     assert dep2.state == "ready" and dep2.model_version == v2
