@@ -48,8 +48,7 @@ def reconcile_training(session: Session) -> int:
 
 
 def _restart_body(row: DeploymentRow) -> DeploymentRedeploy:
-    if row.model_uri.startswith("models:/"):
-        return DeploymentRedeploy(model=row.model_name, version=row.model_version)
+    """The pinned URI (``models:/<tenant>.<name>/<version>`` or a bundle), exactly as deployed."""
     return DeploymentRedeploy(model_uri=row.model_uri)
 
 

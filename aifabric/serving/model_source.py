@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from aifabric.config import Settings
 from aifabric.errors import InvalidRequest, NotFound, Unavailable
+from aifabric.registered_names import split_registry_name
 
 __all__ = ["ResolvedModel", "parse_model_uri", "resolve_model", "resolve_version"]
 
@@ -42,6 +43,12 @@ class ResolvedModel(BaseModel):
     version: str
     bundle_uri: str
     directory: Path
+
+    @property
+    def model_name(self) -> str:
+        """The name users know: a registry name ``<tenant>.<name>`` without its tenant."""
+        owner = split_registry_name(self.name) if self.uri.startswith("models:/") else None
+        return owner[1] if owner else self.name
 
 
 class RegistryVersion(BaseModel):

@@ -216,7 +216,7 @@ class AnomalyPredictor(Model):
         if self.resolved is None:
             raise ModelNotReady(self.name, "the model is not loaded")
         return {
-            "model_name": self.resolved.name,
+            "model_name": self.resolved.model_name,
             "model_version": self.resolved.version,
             "model_uri": self.model_uri,
             "bundle": self.bundle.model_dump(mode="json"),

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from aifabric.config import Settings
 from aifabric.errors import Conflict, InvalidRequest, NotFound
 from aifabric.records import ScoreResult
-from aifabric.registered_names import registry_name
+from aifabric.registered_names import registry_name, split_registry_name
 from aifabric.serving.backends.base import get_backend
 from aifabric.serving.models import (
     ComponentStatus,
@@ -58,7 +58,9 @@ def _pin(
     if uri.startswith("models:/"):
         name, version, alias = parse_model_uri(uri)
         rv = resolve_version(settings, name, version, alias)
-        return f"models:/{rv.name}/{rv.version}", rv.name, rv.version
+        owner = split_registry_name(rv.name)
+        shown = owner[1] if owner and owner[0] == tenant else rv.name
+        return f"models:/{rv.name}/{rv.version}", shown, rv.version
     resolved = resolve_model(settings, uri)
     return uri, resolved.name, resolved.version
 

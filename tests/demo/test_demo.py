@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
+import httpx
 import orjson
+import psutil
 import pytest
 from PIL import Image
 
@@ -85,3 +88,53 @@ def test_quick_demo_writes_the_report_and_stops_everything(tmp_path) -> None:
     summary = (report / "summary.md").read_text()
     assert "fig3_anomaly.png" in summary and "Table I" in summary
     assert "<table>" in (report / "summary.html").read_text()
+
+
+def test_keep_serves_until_ctrl_c_then_leaves_only_the_stack(tmp_path) -> None:
+    """``--keep``: after the report the deployments go on scoring the live collection; Ctrl-C stops
+    them and the collection, and the stack stays up until ``aifabric down``."""
+    data_dir, report = tmp_path / "data", tmp_path / "report"
+    env = cli_env(data_dir, AIFABRIC_SERVING__PORT_RANGE_START=str(free_port_block(8)))
+    out, err = tmp_path / "demo.out", tmp_path / "demo.err"
+    argv = [*demo_argv(), "--quick", "--keep", "--report-dir", str(report), "--data-dir", str(data_dir)]
+    api = f"http://127.0.0.1:{env['AIFABRIC_API__PORT']}/api/v1"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr)
+    try:
+
+        def kept() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"demo exited {proc.returncode}: {err.read_text()[-4000:]}")
+            return "Ctrl-C stops the deployments" in out.read_text()
+
+        wait_until(kept, DEMO_TIMEOUT_S, "the demo to report and keep running")
+        assert (report / "report.json").exists()
+        headers = {"Authorization": f"Bearer {(data_dir / 'token').read_text().strip()}"}
+        with httpx.Client(base_url=api, headers=headers, timeout=30) as c:
+            deployments = c.get("/deployments").json()["data"]
+            assert len(deployments) == 3 and {d["state"] for d in deployments} == {"ready"}
+            pids = {x["pid"] for d in deployments for x in d["components"]}
+            assert len(pids) == 6 and all(psutil.pid_exists(p) for p in pids)
+            first = deployments[0]["id"]
+            scored = wait_until(
+                lambda: c.get(f"/deployments/{first}/results", params={"limit": 5}).json(),
+                60,
+                "scores from the kept deployment",
+            )
+            assert scored[0]["model_name"] == "traffic-anomaly"
+            (collection,) = c.get("/collections").json()["data"]
+            assert collection["state"] == "running"
+
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(120) == 0, err.read_text()[-4000:]
+            assert "deployments stopped; the stack keeps running" in err.read_text()
+            wait_until(lambda: not any(psutil.pid_exists(p) for p in pids), 30, "the deployments to stop")
+            assert c.get("/deployments").json()["count"] == 0
+            assert c.get(f"/collections/{collection['id']}").json()["state"] == "stopped"
+            assert c.get("/health").status_code == 200  # the stack is still up
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        subprocess.run([sys.executable, "-m", "aifabric.cli", "down"], env=env, timeout=120)
+    wait_until(lambda: not stack_pids(data_dir), 30, "no process of the demo's data dir")
