@@ -120,12 +120,12 @@ def test_flexric_sqlite_mode(ran_sim, tmp_path):
         wait_for(lambda: len(sink.items) >= 4, what="rows polled from SQLite")
     finally:
         adapter.stop()
-    with sqlite3.connect(db) as conn:
-        bad_row = "(1, 'gNB', 1, 1, 9, NULL, 1000, 'DRB.UEThpUl', 'WEIRD', NULL, NULL)"
-        conn.execute(f"INSERT INTO {KPM_TABLE} VALUES {bad_row}")
     adapter2, sink2 = run({"type": "flexric", "mode": "sqlite", "sqlite_path": str(db)}, ["DRB.UEThpUl"], 0.1)
-    adapter2._last_rowid = 0
     try:
+        wait_for(lambda: sink2.items, what="the second adapter polling")  # past its starting row
+        with sqlite3.connect(db) as conn:
+            bad_row = "(1, 'gNB', 1, 1, 9, NULL, 1000, 'DRB.UEThpUl', 'WEIRD', NULL, NULL)"
+            conn.execute(f"INSERT INTO {KPM_TABLE} VALUES {bad_row}")
         wait_for(lambda: sink2.dead, what="the bad row dead-lettered")
     finally:
         adapter2.stop()

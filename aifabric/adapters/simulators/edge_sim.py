@@ -8,19 +8,15 @@ Run: ``python -m aifabric.adapters.simulators.edge_sim --port 18092``.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
-import sys
 import threading
-import time
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from pydantic import ValidationError
 
-from aifabric.adapters.httpserver import JsonHttpServer, Request, Response, problem
-from aifabric.adapters.simulators.traffic import Anomaly, TrafficModel
+from aifabric.adapters.httpserver import Request, Response
+from aifabric.adapters.simulators.base import Simulator, now_ms
+from aifabric.adapters.simulators.traffic import TrafficModel
 from aifabric.config import LOOPBACK
 
 log = logging.getLogger("aifabric.sim.edge")
@@ -34,7 +30,7 @@ class _EdgeCollector:
         self.sim = sim
 
     def collect(self):
-        now = int(time.time() * 1000)
+        now = now_ms()
         requests = CounterMetricFamily("edge_app_requests", "Requests served", labels=["app"])
         sessions = GaugeMetricFamily("edge_app_active_sessions", "Open client sessions", labels=["app"])
         latency = GaugeMetricFamily("edge_app_latency_seconds", "Mean request latency", labels=["app"])
@@ -48,37 +44,22 @@ class _EdgeCollector:
         yield from (requests, sessions, latency, cpu)
 
 
-class EdgeSimulator:
+class EdgeSimulator(Simulator):
+    name = "edge"
+
     def __init__(
         self, host: str = LOOPBACK, port: int = 0, seed: int = 2, apps: tuple[str, ...] = APPS
     ) -> None:
+        super().__init__(host, port, TrafficModel(list(apps), seed=seed))
         self.apps = apps
-        self.model = TrafficModel(list(apps), seed=seed)
         self.scrapes = 0
         self._counters = {a: 0.0 for a in apps}
-        self._last_ms = int(time.time() * 1000)
+        self._last_ms = now_ms()
         self._lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_EdgeCollector(self))
-        s = self.server = JsonHttpServer(host, port, name="edge-sim")
-        s.route("GET", "/health", lambda req, rest: Response(200, {"status": "ok"}))
-        s.route("GET", "/metrics", self._metrics)
-        s.route("GET", "/sim/stats", lambda req, rest: Response(200, {"scrapes": self.scrapes}))
-        s.route("POST", "/sim/anomalies", self._inject)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> EdgeSimulator:
-        self.server.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self.server.serve_forever()
-
-    def stop(self) -> None:
-        self.server.stop()
+        self.server.route("GET", "/metrics", self._metrics)
+        self.server.route("GET", "/sim/stats", lambda req, rest: Response(200, {"scrapes": self.scrapes}))
 
     def requests_total(self, app: str, now_ms: int) -> float:
         """A monotonic counter: ~100 requests/s at activity 1, integrated since start."""
@@ -94,26 +75,14 @@ class EdgeSimulator:
             self.scrapes += 1
         return Response(200, generate_latest(self.registry), content_type=EXPOSITION)
 
-    def _inject(self, req: Request, rest: list[str]) -> Response:
-        try:
-            anomaly = Anomaly.model_validate_json(req.body)
-        except ValidationError as exc:
-            return problem(400, str(exc.errors()[0]["msg"]))
-        self.model.inject(anomaly)
-        return Response(201, anomaly.model_dump())
-
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="edge application simulator (Prometheus exposition)")
-    parser.add_argument("--host", default=LOOPBACK)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=2)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sim = EdgeSimulator(args.host, args.port, seed=args.seed)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    log.info("edge simulator on %s", sim.url)
-    sim.serve_forever()
+    EdgeSimulator.main(
+        argv,
+        "edge application simulator (Prometheus exposition)",
+        lambda parser: parser.add_argument("--seed", type=int, default=2),
+        lambda a: EdgeSimulator(a.host, a.port, seed=a.seed),
+    )
 
 
 if __name__ == "__main__":

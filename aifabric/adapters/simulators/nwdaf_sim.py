@@ -18,12 +18,8 @@ Run: ``python -m aifabric.adapters.simulators.nwdaf_sim --port 18090``.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
-import sys
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -32,7 +28,7 @@ import httpx
 import orjson
 from pydantic import ValidationError
 
-from aifabric.adapters.httpserver import JsonHttpServer, Request, Response, problem
+from aifabric.adapters.httpserver import Request, Response, problem
 from aifabric.adapters.nwdaf import (
     ANALYTICS_PATH,
     NETWORK_PERFORMANCE,
@@ -40,7 +36,8 @@ from aifabric.adapters.nwdaf import (
     SUBSCRIPTIONS_PATH,
     UE_COMMUNICATION,
 )
-from aifabric.adapters.simulators.traffic import Anomaly, SimClock, TrafficModel, cell_ids
+from aifabric.adapters.simulators.base import Simulator, now_ms
+from aifabric.adapters.simulators.traffic import SimClock, TrafficModel, cell_ids
 from aifabric.config import LOOPBACK
 
 log = logging.getLogger("aifabric.sim.nwdaf")
@@ -85,7 +82,9 @@ class _Subscription:
             self.next_ms = max(now_ms, start)
 
 
-class NwdafSimulator:
+class NwdafSimulator(Simulator):
+    name = "nwdaf"
+
     def __init__(
         self,
         host: str = LOOPBACK,
@@ -96,7 +95,7 @@ class NwdafSimulator:
         mcc: str = "001",
         mnc: str = "01",
     ) -> None:
-        self.model = TrafficModel(cell_ids(cells), seed=seed)
+        super().__init__(host, port, TrafficModel(cell_ids(cells), seed=seed))
         self.clock = SimClock()
         self.form: Form = form
         self.plmn = {"mcc": mcc, "mnc": mnc}
@@ -111,43 +110,19 @@ class NwdafSimulator:
             "analytics": 0,
         }
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._http = httpx.Client(timeout=2.0)
-        self.server = JsonHttpServer(host, port, name="nwdaf-sim")
         s = self.server
-        s.route("GET", "/health", lambda req, rest: Response(200, {"status": "ok"}))
         s.route("POST", SUBSCRIPTIONS_PATH, self._create)
         s.route("PUT", SUBSCRIPTIONS_PATH, self._update)
         s.route("DELETE", SUBSCRIPTIONS_PATH, self._delete)
         s.route("GET", ANALYTICS_PATH, self._analytics)
         s.route("GET", "/sim/stats", lambda req, rest: Response(200, self.snapshot()))
-        s.route("POST", "/sim/anomalies", self._inject)
         s.route("PUT", "/sim/form", self._set_form)
         s.route("GET", "/sim/clock", lambda req, rest: Response(200, self._clock_view()))
         s.route("PUT", "/sim/clock", self._set_clock)
-        self._notifier = threading.Thread(target=self._notify_loop, name="nwdaf-sim-notify", daemon=True)
+        self.threads.append(threading.Thread(target=self._notify_loop, name="nwdaf-sim-notify", daemon=True))
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> NwdafSimulator:
-        self.server.start()
-        self._notifier.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in the foreground (the process entry point); notifications run in a thread."""
-        self._notifier.start()
-        try:
-            self.server.serve_forever()
-        finally:
-            self._stop.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.server.stop()
-        self._notifier.join(timeout=5)
+    def close(self) -> None:
         self._http.close()
 
     def snapshot(self) -> dict[str, Any]:
@@ -189,7 +164,7 @@ class NwdafSimulator:
             return body
         sid = uuid.uuid4().hex[:16]
         with self._lock:
-            self.subscriptions[sid] = _Subscription(sid, body, _now_ms())
+            self.subscriptions[sid] = _Subscription(sid, body, now_ms())
             self.stats["created"] += 1
         log.info("subscription %s created -> %s", sid, body["notificationURI"])
         return Response(201, body, headers={"Location": f"{self.url}{SUBSCRIPTIONS_PATH}/{sid}"})
@@ -204,7 +179,7 @@ class NwdafSimulator:
             sub = self.subscriptions.get(rest[0])
             if sub is None:
                 return problem(404, f"subscription {rest[0]} does not exist", "SUBSCRIPTION_NOT_FOUND")
-            sub.update(body, _now_ms())
+            sub.update(body, now_ms())
             self.stats["updated"] += 1
         return Response(200, body)
 
@@ -219,14 +194,6 @@ class NwdafSimulator:
         log.info("subscription %s deleted", rest[0])
         return Response(204)
 
-    def _inject(self, req: Request, rest: list[str]) -> Response:
-        try:
-            anomaly = Anomaly.model_validate_json(req.body)
-        except ValidationError as exc:
-            return problem(400, str(exc.errors()[0]["msg"]))
-        self.model.inject(anomaly)
-        return Response(201, anomaly.model_dump())
-
     def _set_form(self, req: Request, rest: list[str]) -> Response:
         form = orjson.loads(req.body or b"{}").get("form")
         if form not in ("array", "oai"):
@@ -239,14 +206,14 @@ class NwdafSimulator:
             clock = SimClock.model_validate_json(req.body or b"{}")
         except ValidationError as exc:
             return problem(400, str(exc.errors()[0]["msg"]))
-        self.clock = clock.model_copy(update={"wall_ms": _now_ms()})
+        self.clock = clock.model_copy(update={"wall_ms": now_ms()})
         return Response(200, self._clock_view())
 
     def _clock_view(self) -> dict[str, Any]:
         """The clock, simulated now, and the traffic model's identity (to rebuild its history)."""
         return {
             **self.clock.model_dump(),
-            "now_ms": self.clock.sim_ms(_now_ms()),
+            "now_ms": self.clock.sim_ms(now_ms()),
             "cells": self.model.cells,
             "seed": self.model.seed,
         }
@@ -372,7 +339,7 @@ class NwdafSimulator:
             self.stats["analytics"] += 1
         if event not in (NETWORK_PERFORMANCE, UE_COMMUNICATION, NF_LOAD):
             return Response(204)
-        data = self.event_notification(sub, self.clock.sim_ms(_now_ms()), 1)
+        data = self.event_notification(sub, self.clock.sim_ms(now_ms()), 1)
         data.pop("event")
         if len(data) <= 3:  # only the time stamps: nothing to report
             return Response(204)
@@ -395,7 +362,7 @@ class NwdafSimulator:
 
     def _notify_loop(self) -> None:
         while not self._stop.wait(0.02):
-            now = _now_ms()
+            now = now_ms()
             due: list[tuple[_Subscription, int]] = []
             with self._lock:
                 for sid, sub in list(self.subscriptions.items()):
@@ -425,23 +392,18 @@ class NwdafSimulator:
             self.stats["notifications" if ok else "notify_errors"] += 1
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="NWDAF simulator (3GPP TS 29.520 subset)")
-    parser.add_argument("--host", default=LOOPBACK)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--cells", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--form", choices=["array", "oai"], default="array")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sim = NwdafSimulator(args.host, args.port, cells=args.cells, seed=args.seed, form=args.form)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    log.info("NWDAF simulator on %s", sim.url)
-    sim.serve_forever()
+    def options(parser) -> None:
+        parser.add_argument("--cells", type=int, default=8)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--form", choices=["array", "oai"], default="array")
+
+    NwdafSimulator.main(
+        argv,
+        "NWDAF simulator (3GPP TS 29.520 subset)",
+        options,
+        lambda a: NwdafSimulator(a.host, a.port, cells=a.cells, seed=a.seed, form=a.form),
+    )
 
 
 if __name__ == "__main__":

@@ -10,24 +10,20 @@ Run: ``python -m aifabric.adapters.simulators.ran_sim --port 18091 [--sqlite PAT
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import sqlite3
-import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-from pydantic import ValidationError
 
 from aifabric.adapters.flexric import KPM_MEASUREMENTS, KPM_TABLE, SUBSCRIPTIONS_PATH, e2node_id
-from aifabric.adapters.httpserver import JsonHttpServer, Request, Response, problem
-from aifabric.adapters.simulators.traffic import Anomaly, TrafficModel
+from aifabric.adapters.httpserver import Request, Response, problem
+from aifabric.adapters.simulators.base import Simulator, now_ms
+from aifabric.adapters.simulators.traffic import TrafficModel
 from aifabric.config import LOOPBACK
 
 log = logging.getLogger("aifabric.sim.ran")
@@ -82,7 +78,9 @@ class _Sub:
         self.next_ms = now_ms
 
 
-class RanSimulator:
+class RanSimulator(Simulator):
+    name = "ran"
+
     def __init__(
         self,
         host: str = LOOPBACK,
@@ -97,49 +95,24 @@ class RanSimulator:
             for i in range(nodes)
         ]
         self.node_ids = [e2node_id(n["mcc"], n["mnc"], n["nb_id"], None) for n in self.nodes]
-        self.model = TrafficModel(self.node_ids, seed=seed)
+        super().__init__(host, port, TrafficModel(self.node_ids, seed=seed))
         self.sqlite_path = sqlite_path
         self.sqlite_period_ms = sqlite_period_ms
         self.subscriptions: dict[str, _Sub] = {}
         self.stats = {"created": 0, "deleted": 0, "indications": 0, "notify_errors": 0, "sqlite_rows": 0}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._http = httpx.Client(timeout=2.0)
-        s = self.server = JsonHttpServer(host, port, name="ran-sim")
-        s.route("GET", "/health", lambda req, rest: Response(200, {"status": "ok"}))
+        s = self.server
         s.route("POST", SUBSCRIPTIONS_PATH, self._create)
         s.route("DELETE", SUBSCRIPTIONS_PATH, self._delete)
         s.route("GET", "/sim/stats", lambda req, rest: Response(200, self.snapshot()))
-        s.route("POST", "/sim/anomalies", self._inject)
-        self._threads = [threading.Thread(target=self._notify_loop, name="ran-sim-notify", daemon=True)]
+        self.threads.append(threading.Thread(target=self._notify_loop, name="ran-sim-notify", daemon=True))
         if sqlite_path is not None:
-            self._threads.append(
+            self.threads.append(
                 threading.Thread(target=self._sqlite_loop, name="ran-sim-sqlite", daemon=True)
             )
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> RanSimulator:
-        self.server.start()
-        for t in self._threads:
-            t.start()
-        return self
-
-    def serve_forever(self) -> None:
-        for t in self._threads:
-            t.start()
-        try:
-            self.server.serve_forever()
-        finally:
-            self._stop.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.server.stop()
-        for t in self._threads:
-            t.join(timeout=5)
+    def close(self) -> None:
         self._http.close()
 
     def snapshot(self) -> dict[str, Any]:
@@ -160,7 +133,7 @@ class RanSimulator:
         nodes = set(body.get("e2nodes") or [])
         sid = uuid.uuid4().hex[:12]
         with self._lock:
-            self.subscriptions[sid] = _Sub(sid, body["notificationURI"], period, names, nodes, _now_ms())
+            self.subscriptions[sid] = _Sub(sid, body["notificationURI"], period, names, nodes, now_ms())
             self.stats["created"] += 1
         return Response(201, {"id": sid}, headers={"Location": f"{self.url}{SUBSCRIPTIONS_PATH}/{sid}"})
 
@@ -170,14 +143,6 @@ class RanSimulator:
                 return problem(404, "no such subscription")
             self.stats["deleted"] += 1
         return Response(204)
-
-    def _inject(self, req: Request, rest: list[str]) -> Response:
-        try:
-            anomaly = Anomaly.model_validate_json(req.body)
-        except ValidationError as exc:
-            return problem(400, str(exc.errors()[0]["msg"]))
-        self.model.inject(anomaly)
-        return Response(201, anomaly.model_dump())
 
     def indications(
         self, t_ms: int, period_ms: int, names: list[str], nodes: set[str]
@@ -200,7 +165,7 @@ class RanSimulator:
 
     def _notify_loop(self) -> None:
         while not self._stop.wait(0.01):
-            now = _now_ms()
+            now = now_ms()
             due = []
             with self._lock:
                 for sub in self.subscriptions.values():
@@ -251,9 +216,9 @@ class RanSimulator:
         conn = sqlite3.connect(self.sqlite_path)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(KPM_TABLE_DDL)
-        next_ms = _now_ms()
+        next_ms = now_ms()
         try:
-            while not self._stop.wait(max(0.0, (next_ms - _now_ms()) / 1000)):
+            while not self._stop.wait(max(0.0, (next_ms - now_ms()) / 1000)):
                 n = self.write_sqlite(conn, next_ms)
                 with self._lock:
                     self.stats["sqlite_rows"] += n
@@ -262,23 +227,18 @@ class RanSimulator:
             conn.close()
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="RAN simulator (E2SM-KPM indications, xApp SQLite layout)")
-    parser.add_argument("--host", default=LOOPBACK)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--nodes", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--sqlite", type=Path, default=None, help="also write KPM rows to this SQLite file")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sim = RanSimulator(args.host, args.port, nodes=args.nodes, seed=args.seed, sqlite_path=args.sqlite)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    log.info("RAN simulator on %s", sim.url)
-    sim.serve_forever()
+    def options(parser) -> None:
+        parser.add_argument("--nodes", type=int, default=4)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--sqlite", type=Path, default=None, help="also write KPM rows here")
+
+    RanSimulator.main(
+        argv,
+        "RAN simulator (E2SM-KPM indications, xApp SQLite layout)",
+        options,
+        lambda a: RanSimulator(a.host, a.port, nodes=a.nodes, seed=a.seed, sqlite_path=a.sqlite),
+    )
 
 
 if __name__ == "__main__":
