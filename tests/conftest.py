@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,16 @@ def free_port_block(size: int = 1) -> int:
         if all(_free(base + i) for i in range(size)):
             return base
     raise RuntimeError("no free port block on loopback")
+
+
+def pytest_configure(config) -> None:
+    """A run stopped with SIGTERM (``timeout``, CI cancelling a job) tears down like Ctrl-C does:
+    the stack fixtures stop their broker, S3 and MLflow instead of leaving them orphaned."""
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:
