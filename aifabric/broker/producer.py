@@ -10,6 +10,7 @@ for ``STALL_S`` seconds we build a new producer and resend what was not acknowle
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -40,12 +41,21 @@ class RecordProducer:
         self.settings = settings
         self._overrides = overrides
         self._producer = self._new_producer()
-        self._admin = KafkaAdmin(settings)
+        self._admin_client: KafkaAdmin | None = None  # only after a broker restart: see _admin
         self._lock = threading.RLock()  # delivery callbacks may run inside our own calls
         self._failed: list[tuple[str, bytes | None, bytes, list | None]] = []
         self.queued = 0
         self.errors = 0
         self._progress_mark = (0, time.monotonic())
+        self._closed = False
+
+    @property
+    def _admin(self) -> KafkaAdmin:
+        """Created on first use (recreating lost topics): an idle admin client is two more
+        librdkafka threads and a metadata refresh every two seconds for nothing."""
+        if self._admin_client is None:
+            self._admin_client = KafkaAdmin(self.settings)
+        return self._admin_client
 
     def _new_producer(self) -> Producer:
         return Producer(producer_config(self.settings, error_cb=self._on_error, **self._overrides))
@@ -161,14 +171,25 @@ class RecordProducer:
             self._retry_failed()
 
     def _rebuild(self) -> None:
-        """Replace a producer that hit a fatal (idempotence) error; requeue its undelivered messages."""
+        """Replace a producer that hit a fatal (idempotence) error; requeue its undelivered messages.
+
+        Every message the old producer still holds must come back through :meth:`_on_delivery`
+        as a purge error (and so be resent) before it is dropped: a report left unserved is a
+        message lost while the caller believes it acknowledged. The new producer is made only
+        then, so the broker never sees the two producer ids' requests interleaved.
+        """
         old = self._producer
-        self._producer = self._new_producer()
-        try:
+        with contextlib.suppress(KafkaException):
             old.purge(in_queue=True, in_flight=True)
-            old.flush(0)
-        except KafkaException:
-            pass
+        deadline = time.monotonic() + STALL_S
+        while len(old) and time.monotonic() < deadline:
+            try:
+                old.poll(0.05)
+            except KafkaException:
+                continue
+        if len(old):
+            log.error("%d messages of the replaced producer were never reported", len(old))
+        self._producer = self._new_producer()
 
     def _retry_failed(self) -> int:
         with self._lock:
@@ -204,7 +225,19 @@ class RecordProducer:
             self._check_stall()
 
     def close(self, timeout: float = 30.0) -> None:
-        self.flush(timeout)
+        """Flush (:class:`BrokerError` if not everything is acknowledged in time), then release
+        the librdkafka handles at once: left to the garbage collector (the error callback makes
+        a reference cycle) their threads live on, reconnecting and logging after the broker is gone."""
+        if self._closed:
+            return
+        try:
+            self.flush(timeout)
+        finally:
+            self._closed = True
+            self._admin_client = None
+            if len(self._producer):  # flush has raised: what is left will not be acknowledged
+                self._producer.purge(in_queue=True, in_flight=True)
+            self._producer.close()
 
     def __enter__(self) -> RecordProducer:
         return self
