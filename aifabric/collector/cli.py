@@ -82,6 +82,9 @@ def create(
     adapter: str = typer.Option(
         None, help='adapter config JSON, e.g. {"type": "nwdaf", "api_root": "http://..."}'
     ),
+    aggregation: str = typer.Option(
+        None, help="if downsampled from a finer running stream: last (default) | mean | sum | max | min"
+    ),
     tenant: str = TENANT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -100,12 +103,17 @@ def create(
         end = (begin or datetime.now(UTC)) + timedelta(seconds=duration)
     body = CollectionCreate(
         name=name, source=source, metrics=metric, filters=flt, period_s=period, start=begin, stop=end,
-        adapter=_json_arg(adapter, "--adapter"),
+        adapter=_json_arg(adapter, "--adapter"), aggregation=aggregation,
     )  # fmt: skip
     with _sessions()() as session:
         c = service.create_collection(session, get_settings(), body, tenant=tenant)
     if not _emit(c, as_json):
         out.print(f"collection [bold]{c.id}[/] {c.state} → topic [bold]{c.topic}[/] ({c.stream_users} users)")
+        if c.derived_from is not None:
+            d = c.derived_from
+            out.print(
+                f"downsampled ({d.aggregation}) from {d.topic} (every {d.period_s}s): no new upstream call"
+            )
 
 
 @app.command("list")

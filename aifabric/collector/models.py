@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aifabric.adapters.base import StreamFilters
+from aifabric.collector.downsample import Aggregation
 
 SourceDomain = Literal["core", "ran", "edge"]
 SOURCE_ALIASES = {"nwdaf": "core", "flexric": "ran", "5gc": "core"}
@@ -50,6 +51,12 @@ class CollectionCreate(BaseModel):
         description="adapter config with a 'type' (nwdaf, flexric, edge or a dotted class path); "
         "default: the domain's adapter pointed at the embedded simulator",
     )
+    aggregation: Aggregation | None = Field(
+        None,
+        description="when the request is served by downsampling a finer running stream: how the fine "
+        "records of one period are combined (last: the sample a direct subscription would report, "
+        "right for gauges and ratios; sum: per-period volumes; mean, max, min). Default: last",
+    )
 
     @field_validator("source", mode="before")
     @classmethod
@@ -70,6 +77,18 @@ class CollectionCreate(BaseModel):
         return sorted(set(v))
 
 
+class DerivedFrom(BaseModel):
+    """A collection served by downsampling a finer running stream (no upstream subscription of its own)."""
+
+    stream_id: str
+    topic: str
+    period_s: float
+    aggregation: Aggregation
+    bucket: str = Field(
+        "records are time-stamped with the start of their period, aligned to epoch multiples of period_s"
+    )
+
+
 class CollectionPublic(BaseModel):
     id: str
     name: str | None
@@ -86,6 +105,12 @@ class CollectionPublic(BaseModel):
     topic: str
     stream_id: str
     stream_users: int = Field(description="running collections sharing this stream's topic")
+    derived_from: DerivedFrom | None = Field(
+        None, description="set when this collection is downsampled from a finer stream"
+    )
+    derived_streams: int = Field(
+        0, description="running coarser streams downsampled from this stream's topic (they keep it alive)"
+    )
     degraded: bool = False
     degraded_reason: str | None = None
     records_published: int = 0

@@ -4,9 +4,11 @@ A reconcile loop (every ``tick_s``) reads job and stream state from SQL and acts
 
 - a pending job whose start has come becomes running (its stream gains a user);
 - a running job whose stop has come becomes stopped (its stream loses a user);
-- a stream with running jobs has a live adapter (started, or restarted after a collector
-  restart: running jobs resume); a stream without any has its adapter stopped, which ends the
-  upstream subscription;
+- a stream with running jobs, or with a derived (downsampled) stream that has running jobs, has a
+  live adapter (started, or restarted after a collector restart: running jobs resume); a stream
+  needed by neither has its adapter stopped, which ends the upstream subscription;
+- a derived stream's "adapter" is a :class:`~aifabric.collector.downsample.Downsampler` reading
+  its parent's topic; its resume state is written back with its counters;
 - adapter counters and health (records, dead letters, degraded reason) are written back.
 
 Jobs are created and stopped by the service layer (the API process or the CLI); the collector is
@@ -24,6 +26,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aifabric.adapters.base import Adapter, KafkaSink, StreamFilters, StreamParams, build_config
+from aifabric.collector.downsample import DEFAULT_AGGREGATION, DownsampleConfig, Downsampler, ResumeState
 from aifabric.collector.models import JobState, StreamState, as_utc
 from aifabric.collector.service import ensure_topics, finish_job
 from aifabric.collector.tables import CollectionJob, CollectionStream
@@ -110,16 +113,24 @@ class Collector:
                     .group_by(CollectionJob.stream_id)
                 ).all()
             )
+            needed = set(running)
+            needed.update(
+                session.scalars(
+                    select(CollectionStream.parent_id).where(
+                        CollectionStream.id.in_(list(running)), CollectionStream.parent_id.is_not(None)
+                    )
+                ).all()
+            )
             streams = session.scalars(
                 select(CollectionStream).where(
                     or_(
-                        CollectionStream.id.in_(list(running) + list(self.live)),
+                        CollectionStream.id.in_(list(needed) + list(self.live)),
                         CollectionStream.state == StreamState.active,
                     )
                 )
             ).all()
             for stream in streams:
-                if running.get(stream.id):
+                if stream.id in needed:
                     if stream.id not in self.live:
                         self._start_adapter(session, stream, now)
                     else:
@@ -156,9 +167,13 @@ class Collector:
                 log.info("job %s reached its stop time", job.id)
 
     def _params(self, session: Session, stream: CollectionStream, start: datetime) -> StreamParams:
+        """The stream's parameters; it runs until the last stop of its own and its derived streams' jobs."""
         stops = session.scalars(
-            select(CollectionJob.stop_at).where(
-                CollectionJob.stream_id == stream.id, CollectionJob.state == JobState.running
+            select(CollectionJob.stop_at)
+            .join(CollectionStream, CollectionJob.stream_id == CollectionStream.id)
+            .where(
+                or_(CollectionStream.id == stream.id, CollectionStream.parent_id == stream.id),
+                CollectionJob.state == JobState.running,
             )
         ).all()
         stop = None if (not stops or any(s is None for s in stops)) else max(as_utc(s) for s in stops)
@@ -173,6 +188,9 @@ class Collector:
         )
 
     def _start_adapter(self, session: Session, stream: CollectionStream, now: datetime) -> None:
+        if stream.parent_id is not None:
+            self._start_downsampler(session, stream, now)
+            return
         try:
             cls, config = build_config({**stream.adapter_config, "type": stream.adapter_type})
             ensure_topics(self.settings, stream.topic)  # a memory-only broker may have restarted
@@ -195,6 +213,47 @@ class Collector:
         stream.subscriptions += 1
         log.info("stream %s started (%s -> %s)", stream.id, stream.adapter_type, stream.topic)
 
+    def _start_downsampler(self, session: Session, stream: CollectionStream, now: datetime) -> None:
+        """A derived stream: downsample the parent's topic, resuming where the last run left off."""
+        parent = session.get(CollectionStream, stream.parent_id)
+        if parent is None:
+            self._fail_stream(
+                session, stream, f"the stream it is downsampled from ({stream.parent_id}) is gone"
+            )
+            return
+        try:
+            ensure_topics(self.settings, parent.topic)
+            ensure_topics(self.settings, stream.topic)
+        except AifabricError as exc:
+            self._fail_stream(session, stream, f"cannot start the stream: {exc.detail}")
+            return
+        config = DownsampleConfig(
+            parent_topic=parent.topic,
+            parent_period_s=parent.period_s,
+            aggregation=stream.aggregation or DEFAULT_AGGREGATION,
+        )
+        resume = ResumeState.model_validate(stream.resume) if stream.resume else None
+        adapter = Downsampler(
+            self.settings,
+            config,
+            self._params(session, stream, now),
+            KafkaSink(self.producer, stream.topic, Downsampler.source),
+            resume,
+        )
+        adapter.start()
+        self.live[stream.id] = _Live(
+            adapter, (stream.records_published, stream.dead_letters, stream.upstream_calls)
+        )
+        stream.state = StreamState.active
+        stream.started_at = now
+        stream.stopped_at = None
+        stream.subscriptions += 1
+        log.info(
+            "stream %s started: %s of %s every %ss -> %s (%s)",
+            stream.id, config.aggregation, parent.topic, stream.period_s, stream.topic,
+            "resumed" if resume else "new",
+        )  # fmt: skip
+
     def _update_stop(self, session: Session, stream: CollectionStream) -> None:
         live = self.live[stream.id].adapter
         params = self._params(session, stream, live.params.start)
@@ -207,11 +266,11 @@ class Collector:
         stream = session.get(CollectionStream, stream_id)
         if stream is None:
             return
-        st = live.adapter.status()
-        stream.upstream_calls = live.base_calls + st.upstream_calls
+        self._write_status(stream, live)  # what the adapter did after the last sync
         stream.upstream_ref = None
         stream.degraded_reason = None
         if not keep_active:
+            stream.resume = None  # a partly filled bucket is dropped; a later start begins afresh
             stream.state = StreamState.idle
             stream.stopped_at = datetime.now(UTC)
             log.info("stream %s stopped: no running job left", stream_id)
@@ -221,6 +280,10 @@ class Collector:
         stream = session.get(CollectionStream, stream_id)
         if live is None or stream is None:
             return
+        self._write_status(stream, live)
+
+    @staticmethod
+    def _write_status(stream: CollectionStream, live: _Live) -> None:
         st = live.adapter.status()
         stream.records_published = live.base_records + st.records
         stream.dead_letters = live.base_dead + st.dead_letters
@@ -229,16 +292,22 @@ class Collector:
         stream.upstream_ref = getattr(live.adapter, "subscription_url", None)
         if st.last_record_ms is not None:
             stream.last_record_at = datetime.fromtimestamp(st.last_record_ms / 1000, UTC)
+        if isinstance(live.adapter, Downsampler):
+            stream.resume = live.adapter.resume_state().model_dump(mode="json")
 
     def _fail_stream(self, session: Session, stream: CollectionStream, reason: str) -> None:
+        """Fail the stream's running jobs, and those of the streams derived from it."""
         log.warning("stream %s failed: %s", stream.id, reason)
-        jobs = session.scalars(
-            select(CollectionJob).where(
-                CollectionJob.stream_id == stream.id, CollectionJob.state == JobState.running
+        rows = session.execute(
+            select(CollectionJob, CollectionStream)
+            .join(CollectionStream, CollectionJob.stream_id == CollectionStream.id)
+            .where(
+                or_(CollectionStream.id == stream.id, CollectionStream.parent_id == stream.id),
+                CollectionJob.state == JobState.running,
             )
         ).all()
-        for job in jobs:
-            finish_job(job, stream, JobState.failed, reason)
+        for job, owner in rows:
+            finish_job(job, owner, JobState.failed, reason)
         stream.state = StreamState.idle
 
 

@@ -1,8 +1,10 @@
 """Collection operations, callable without HTTP (the fabric API router and the CLI call these).
 
 ``create_collection`` validates a request against its source adapter (known metrics, supported
-filters, minimum period, start/stop), finds the running stream with the same signature or
-creates one (with its Kafka topic), and records a pending job. The collector process
+filters, minimum period, start/stop), finds the running stream with the same signature, else a
+running stream it can be downsampled from (same source, metrics and filters, a period that
+divides the requested one: :mod:`aifabric.collector.downsample`), else creates a stream (with
+its Kafka topic), and records a pending job. The collector process
 (:mod:`aifabric.collector.runner`) starts, shares and stops the upstream subscriptions.
 """
 
@@ -25,10 +27,12 @@ from aifabric.adapters.base import (
     build_config,
 )
 from aifabric.adapters.simulators import simulator_url
+from aifabric.collector.downsample import DEFAULT_AGGREGATION, is_multiple
 from aifabric.collector.models import (
     CollectionCreate,
     CollectionPublic,
     CollectionsPublic,
+    DerivedFrom,
     JobState,
     PersistRequest,
     StreamState,
@@ -110,6 +114,10 @@ def create_collection(
         tenant, body.source, adapter_type, config, body.metrics, body.filters, body.period_s
     )
     stream = session.scalar(select(CollectionStream).where(CollectionStream.signature == signature))
+    if stream is None or not _live(session, stream):
+        parent = _finer_live_stream(session, tenant, body, adapter_type, config)
+        if parent is not None:
+            stream = _derived_stream(session, cls, parent, signature, body)
     if stream is None:
         stream = CollectionStream(
             id=uuid.uuid4().hex,
@@ -138,7 +146,72 @@ def create_collection(
     )
     session.add(job)
     session.commit()
-    return _public(job, stream, _users(session, stream.id))
+    return _view(session, job, stream)
+
+
+def _live(session: Session, stream: CollectionStream) -> bool:
+    """A stream that is collecting now (its upstream, or its downsampler, is running)."""
+    return stream.state == StreamState.active or _users(session, stream.id) > 0
+
+
+def _finer_live_stream(
+    session: Session, tenant: str, body: CollectionCreate, adapter_type: str, config: AdapterConfig
+) -> CollectionStream | None:
+    """The running direct stream this request can be downsampled from, if any.
+
+    Same tenant, source, adapter, metrics and filters (checked through the signature), a period
+    of which the requested one is an integer multiple (>1); among several, the coarsest (fewest
+    records to read). Derived streams are never parents: every derived stream reads an upstream one.
+    """
+    candidates = session.scalars(
+        select(CollectionStream).where(
+            CollectionStream.tenant == tenant,
+            CollectionStream.domain == body.source,
+            CollectionStream.adapter_type == adapter_type,
+            CollectionStream.parent_id.is_(None),
+            CollectionStream.period_s < body.period_s,
+        )
+    ).all()
+    best = None
+    for c in candidates:
+        if not is_multiple(body.period_s, c.period_s) or not _live(session, c):
+            continue
+        same = stream_signature(
+            tenant, body.source, adapter_type, config, body.metrics, body.filters, c.period_s
+        )
+        if same == c.signature and (best is None or c.period_s > best.period_s):
+            best = c
+    return best
+
+
+def _derived_stream(
+    session: Session, cls: type[Adapter], parent: CollectionStream, signature: str, body: CollectionCreate
+) -> CollectionStream:
+    """The stream downsampling ``parent`` to the request's period (shared by equal requests)."""
+    aggregation = body.aggregation or DEFAULT_AGGREGATION
+    derived_signature = hashlib.sha256(
+        orjson.dumps({"signature": signature, "parent": parent.id, "aggregation": aggregation})
+    ).hexdigest()
+    stream = session.scalar(select(CollectionStream).where(CollectionStream.signature == derived_signature))
+    if stream is None:
+        stream = CollectionStream(
+            id=uuid.uuid4().hex,
+            tenant=parent.tenant,
+            signature=derived_signature,
+            domain=parent.domain,
+            adapter_type=parent.adapter_type,
+            adapter_config=parent.adapter_config,
+            metrics=parent.metrics,
+            filters=parent.filters,
+            period_s=body.period_s,
+            topic=topic_name(cls, derived_signature),
+            state=StreamState.idle,
+            parent_id=parent.id,
+            aggregation=aggregation,
+        )
+        session.add(stream)
+        session.flush()
+    return stream
 
 
 def ensure_topics(settings: Settings, topic: str) -> None:
@@ -171,7 +244,15 @@ def list_collections(
             .group_by(CollectionJob.stream_id)
         ).all()
     )
-    data = [_public(job, stream, users.get(stream.id, 0)) for job, stream in rows]
+    parent_ids = {stream.parent_id for _, stream in rows if stream.parent_id}
+    parents = {
+        p.id: p for p in session.scalars(select(CollectionStream).where(CollectionStream.id.in_(parent_ids)))
+    }
+    derived = _derived_counts(session, [stream.id for _, stream in rows])
+    data = [
+        _public(job, s, users.get(s.id, 0), parents.get(s.parent_id or ""), derived.get(s.id, 0))
+        for job, s in rows
+    ]
     count_q = select(func.count()).select_from(CollectionJob).where(CollectionJob.tenant == tenant)
     if state is not None:
         count_q = count_q.where(CollectionJob.state == state)
@@ -180,16 +261,17 @@ def list_collections(
 
 def get_collection(session: Session, collection_id: str, *, tenant: str = "default") -> CollectionPublic:
     job, stream = _job(session, collection_id, tenant)
-    return _public(job, stream, _users(session, stream.id))
+    return _view(session, job, stream)
 
 
 def stop_collection(session: Session, collection_id: str, *, tenant: str = "default") -> CollectionPublic:
-    """Stop a job (idempotent). Its stream ends upstream when its last running job has left."""
+    """Stop a job (idempotent). Its stream ends upstream when its last running job has left and no
+    running derived stream reads it; a derived stream's downsampler stops with its last job."""
     job, stream = _job(session, collection_id, tenant)
     if job.state in (JobState.pending, JobState.running):
         finish_job(job, stream, JobState.stopped, "stopped by request")
         session.commit()
-    return _public(job, stream, _users(session, stream.id))
+    return _view(session, job, stream)
 
 
 def finish_job(job: CollectionJob, stream: CollectionStream, state: JobState, reason: str) -> None:
@@ -256,7 +338,12 @@ def persist_collection(
         "from": start.isoformat(),
         "to": end.isoformat(),
         "metrics": stream.metrics,
+        "period_s": stream.period_s,
     }
+    parent = session.get(CollectionStream, stream.parent_id) if stream.parent_id else None
+    if parent is not None:  # the records are aggregates: say of what
+        source["downsampled_from"] = {"topic": parent.topic, "period_s": parent.period_s}
+        source["aggregation"] = stream.aggregation
     return onboard_records(
         session, ObjectStore(settings), tenant=tenant, create=create, records=records, source=source,
         uploaded_by=uploaded_by,
@@ -282,12 +369,49 @@ def _users(session: Session, stream_id: str) -> int:
     ) or 0  # fmt: skip
 
 
-def _public(job: CollectionJob, stream: CollectionStream, users: int) -> CollectionPublic:
+def _derived_counts(session: Session, stream_ids: list[str]) -> dict[str, int]:
+    """Per stream: its derived streams that have running jobs (each keeps the stream alive)."""
+    if not stream_ids:
+        return {}
+    return dict(
+        session.execute(
+            select(CollectionStream.parent_id, func.count(func.distinct(CollectionStream.id)))
+            .join(CollectionJob, CollectionJob.stream_id == CollectionStream.id)
+            .where(CollectionStream.parent_id.in_(stream_ids), CollectionJob.state == JobState.running)
+            .group_by(CollectionStream.parent_id)
+        ).all()
+    )
+
+
+def _view(session: Session, job: CollectionJob, stream: CollectionStream) -> CollectionPublic:
+    parent = session.get(CollectionStream, stream.parent_id) if stream.parent_id else None
+    derived = _derived_counts(session, [stream.id]).get(stream.id, 0)
+    return _public(job, stream, _users(session, stream.id), parent, derived)
+
+
+def _public(
+    job: CollectionJob,
+    stream: CollectionStream,
+    users: int,
+    parent: CollectionStream | None = None,
+    derived: int = 0,
+) -> CollectionPublic:
     if job.state == JobState.running:
         records = max(0, stream.records_published - job.records_base)
     else:
         records = job.records_published
     live = job.state == JobState.running
+    degraded_reason = stream.degraded_reason
+    if degraded_reason is None and parent is not None and parent.degraded_reason is not None:
+        degraded_reason = f"the stream it is downsampled from is degraded: {parent.degraded_reason}"
+    derived_from = None
+    if parent is not None:
+        derived_from = DerivedFrom(
+            stream_id=parent.id,
+            topic=parent.topic,
+            period_s=parent.period_s,
+            aggregation=stream.aggregation or DEFAULT_AGGREGATION,
+        )
     return CollectionPublic(
         id=job.id,
         name=job.name,
@@ -304,8 +428,10 @@ def _public(job: CollectionJob, stream: CollectionStream, users: int) -> Collect
         topic=stream.topic,
         stream_id=stream.id,
         stream_users=users,
-        degraded=live and stream.degraded_reason is not None,
-        degraded_reason=stream.degraded_reason if live else None,
+        derived_from=derived_from,
+        derived_streams=derived,
+        degraded=live and degraded_reason is not None,
+        degraded_reason=degraded_reason if live else None,
         records_published=records,
         dead_letters=stream.dead_letters,
         last_record_at=as_utc(stream.last_record_at) if (live or records) else None,

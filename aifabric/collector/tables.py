@@ -2,9 +2,11 @@
 
 A *job* is one user's collection request; a *stream* is one upstream subscription feeding one
 topic, shared by every job with the same signature (tenant, source, adapter, metrics, filters,
-period). A stream's user count is the number of its running jobs, counted in SQL, so the API
-process (which creates and stops jobs) and the collector process (which runs streams) never race
-on a counter.
+period). A *derived* stream (``parent_id`` set) has no upstream subscription of its own: it
+downsamples its parent's topic to a coarser period (``aggregation``), keeps its parent running
+while it has running jobs, and persists where it resumes (``resume``). A stream's user count is
+the number of its running jobs, counted in SQL, so the API process (which creates and stops jobs)
+and the collector process (which runs streams) never race on a counter.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class CollectionStream(TenantMixin, TimestampMixin, Base):
     upstream_calls: Mapped[int] = mapped_column(BigInteger, default=0)
     last_record_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     degraded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("collection_streams.id"), nullable=True, index=True
+    )
+    aggregation: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    resume: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class CollectionJob(TenantMixin, TimestampMixin, Base):

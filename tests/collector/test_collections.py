@@ -68,12 +68,13 @@ def test_stop_ends_upstream_subscription(stack, sessions, nwdaf, collector):
 def test_identical_requests_share_one_topic_and_subscription(stack, sessions, nwdaf, collector):
     a = create(sessions, stack, request(nwdaf, name="a"))
     b = create(sessions, stack, request(nwdaf, name="b"))
-    other = create(sessions, stack, request(nwdaf, period_s=2))
+    other = create(sessions, stack, request(nwdaf, period_s=2, filters={"cells": ["000000002"]}))
     assert a.topic == b.topic and a.stream_id == b.stream_id
     assert other.topic != a.topic
     wait_for(lambda: get(sessions, a.id).stream_users == 2, what="both running")
     wait_for(lambda: get(sessions, b.id).records_published >= 1, what="records for b")
-    assert nwdaf.snapshot()["created"] == 2  # one for a+b, one for the other period
+    assert nwdaf.snapshot()["created"] == 2  # one for a+b, one for the other cell
+    assert a.derived_from is None and other.derived_from is None
     with sessions() as s:
         service.stop_collection(s, a.id)
         service.stop_collection(s, other.id)

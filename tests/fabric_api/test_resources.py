@@ -231,6 +231,7 @@ def test_collections_and_topics(api, tokens):
             c.post("/collections", json={**body, "metrics": ["NO_SUCH_METRIC"]}), 422, "NO_SUCH_METRIC"
         )
         assert_problem(c.post("/collections", json={**body, "period_s": -1}), 422)
+        assert_problem(c.post("/collections", json={**body, "aggregation": "median"}), 422, "aggregation")
         resp = c.post("/collections", json=body)
         assert resp.status_code == 201, resp.text
         col = resp.json()

@@ -1,4 +1,4 @@
-"""``/collections``: create (or share) a collection stream, list, stop, view its shared topic, persist."""
+"""``/collections``: create (share or downsample) a collection stream, list, stop, view its topic, persist."""
 
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ def create_collection(
 ) -> CollectionPublic:
     """Collect metrics from a source domain every ``period_s``; equal requests share one stream and topic.
 
-    The collector process starts it (state ``pending`` -> ``running``).
+    A request whose source, metrics and filters match a running stream, at a period that is an
+    integer multiple (>1) of that stream's, opens no new upstream subscription: it gets its own
+    topic, fed by downsampling the running stream (``aggregation``: last (default), mean, sum,
+    max, min; one record per series per period, time-stamped with the period's start, aligned to
+    epoch multiples); ``derived_from`` says so. The collector process starts it (state
+    ``pending`` -> ``running``).
     """
     created = service.create_collection(session, settings, body, tenant=tenant)
     response.headers["Location"] = f"{API_PREFIX}/collections/{created.id}"
