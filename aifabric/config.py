@@ -67,6 +67,11 @@ class APISettings(_Section):
 class KFPSettings(_Section):
     host: str = Field("", description="Kubeflow Pipelines endpoint; empty = kfp.local")
     dashboard_url: str = ""
+    warm_step_server: bool = Field(
+        False,
+        description="run a step server with TensorFlow and MLflow imported under the supervisor, so "
+        "local pipeline steps start without imports (costs a resident process); off = one per run",
+    )
 
 
 class ServingSettings(_Section):

@@ -4,9 +4,11 @@ Configuration picks the runner (``settings.kfp.host`` empty = local); nothing el
 local versus cluster. Either way the runner first creates the MLflow run (so its id and link are
 known at once and training progress shows in the MLflow UI), then passes its id in the config.
 
-Local runs execute each component as a subprocess of the current interpreter
-(``SubprocessRunner(use_venv=False)``); the components read endpoints from ``AIFABRIC_*``
-variables, which :func:`run_local` sets for the duration of the run from ``settings``.
+Local runs execute each component as its own process (``SubprocessRunner(use_venv=False)``),
+forked from a pre-warmed step server (:mod:`aifabric.kfp_pipelines.stepserver`): the stack's if
+``settings.kfp.warm_step_server``, else one that lives as long as the run. The components read
+endpoints from ``AIFABRIC_*`` variables, which :func:`run_local` sets for the duration of the run
+from ``settings``.
 """
 
 from __future__ import annotations
@@ -100,27 +102,33 @@ def run_local(
     from kfp import local
 
     from aifabric.kfp_pipelines.pipeline import training_pipeline
+    from aifabric.kfp_pipelines.stepserver import shared_socket_path, step_server
 
     started = time.perf_counter()
-    if not config.mlflow_run_id:
-        run_id, _ = create_mlflow_run(settings, config)
-        config = config.model_copy(update={"mlflow_run_id": run_id})
-    if not config.code_version:
-        config = config.model_copy(update={"code_version": code_version()})
     root = pipeline_root or settings.data_dir / "kfp-local"
     root.mkdir(parents=True, exist_ok=True)
     client = MlflowRest(settings)
-    with client, _component_env(settings), _stdout_to_stderr():
-        try:
-            local.init(
-                runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True
-            )
-            task = training_pipeline(config=config.model_dump_json())
-            registered = RegisterResult.model_validate_json(task.output)
-        except BaseException:
-            client.set_terminated(config.mlflow_run_id, "FAILED")
-            raise
-        client.set_terminated(config.mlflow_run_id, "FINISHED")
+    shared = shared_socket_path(settings) if settings.kfp.warm_step_server else None
+    with _component_env(settings), step_server(root / "step-server.log", shared=shared) as steps:
+        if not config.mlflow_run_id:
+            run_id, _ = create_mlflow_run(settings, config)
+            config = config.model_copy(update={"mlflow_run_id": run_id})
+        if not config.code_version:
+            config = config.model_copy(update={"code_version": code_version()})
+        with client, _stdout_to_stderr():
+            try:
+                steps.use_for_kfp_steps()
+                local.init(
+                    runner=local.SubprocessRunner(use_venv=False),
+                    pipeline_root=str(root),
+                    raise_on_error=True,
+                )
+                task = training_pipeline(config=config.model_dump_json())
+                registered = RegisterResult.model_validate_json(task.output)
+            except BaseException:
+                client.set_terminated(config.mlflow_run_id, "FAILED")
+                raise
+            client.set_terminated(config.mlflow_run_id, "FINISHED")
     return LocalRunResult(
         mlflow_run_id=config.mlflow_run_id, registered=registered, wall_seconds=time.perf_counter() - started
     )

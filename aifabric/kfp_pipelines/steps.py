@@ -8,9 +8,11 @@ evaluate -> calibrate on validation errors, write the scoring bundle, error dist
 register -> bundle artifacts, a new registered model version with tags, the alias if the gate passes
 
 Each step reads and writes a directory (a KFP artifact) and logs to the one MLflow run the runner
-created. Each step is a fresh subprocess, so imports are step overhead: only ``train`` imports
-TensorFlow (through the definition) and ``mlflow`` (to log the native model); prepare alone imports
-pandas; evaluate and register talk to MLflow over REST (:mod:`aifabric.kfp_pipelines.tracking`).
+created. Each step is a fresh process (a container on a cluster; locally a child forked from the
+pre-warmed :mod:`~aifabric.kfp_pipelines.stepserver`), so imports are step overhead: only
+``train`` imports TensorFlow (through the definition) and ``mlflow`` (to log the native model);
+prepare alone imports pandas; evaluate and register talk to MLflow over REST
+(:mod:`aifabric.kfp_pipelines.tracking`).
 
 Windows and labels: each series is put on its full slot grid (a missing slot is zero activity,
 as in the Milan data), split by time into train / validation / test segments, and windowed inside

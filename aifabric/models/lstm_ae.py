@@ -162,8 +162,9 @@ class CyclicLSTMAutoencoder(LSTMAutoencoder):
 
     The integer codes put Sunday (6) far from Monday (0) and 23:00 far from 00:00; on the circle
     neighbours in time are neighbours in input space. Measured on generated data it ranks
-    anomalies better than the other encodings and the seasonal z-score, mostly on long level
-    shifts (docs/training.md has the numbers); it is the default definition for that reason.
+    anomalies better than the other encodings and level with the seasonal z-score (better on
+    drops, worse on long level shifts; docs/training.md has the numbers); it is the default
+    definition for that reason.
     """
 
     name: ClassVar[str] = "lstm_ae_cyclic"

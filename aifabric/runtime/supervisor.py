@@ -58,6 +58,10 @@ def default_stages(
     if settings.embedded("mlflow"):
         first.append(services.mlflow_spec(settings))
     second = [services.api_spec(settings), *([collector_spec(settings)] if collector else []), *(extra or [])]
+    if settings.kfp.warm_step_server and not settings.kfp.host:
+        from aifabric.kfp_pipelines.stepserver import step_server_spec
+
+        second.append(step_server_spec(settings))
     return [s for s in (first, second) if s]
 
 
