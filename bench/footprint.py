@@ -88,7 +88,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--settle", type=float, default=3.0)
+    # Longer than the consumers' idle pause delay (AIFABRIC_CONSUMER_IDLE_AFTER_S, 5 s + 0.5 s to
+    # confirm): "idle" is the steady state of a stack without traffic, not its first seconds.
+    parser.add_argument("--settle", type=float, default=8.0)
     args = parser.parse_args()
 
     from aifabric.broker import KafkaAdmin

@@ -12,8 +12,6 @@ dotted path is imported as given and must name an :class:`Adapter` subclass.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import importlib
 import logging
 import math
@@ -28,6 +26,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aifabric.errors import InvalidRequest
+from aifabric.gcpause import gc_paused
 from aifabric.records import format_timestamp
 
 log = logging.getLogger("aifabric.adapters")
@@ -187,36 +186,6 @@ class RecordBatch:
 
     def __len__(self) -> int:
         return len(self.items)
-
-
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = True
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """Hold off Python's cyclic garbage collector while one payload is decoded and normalised.
-
-    A decoded notification is a tree of tens of thousands of fresh containers and no cycles;
-    left on, the collector walks them again and again as they are created, which measured at
-    about three quarters of the NWDAF adapter's time. Reference counting still frees everything
-    at once; the pause is counted so concurrent adapter threads nest safely, and the collector
-    comes back when the last of them is done (as it was, if something else had turned it off).
-    """
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 def parse_json(payload: bytes) -> Any:

@@ -9,6 +9,17 @@ rewind our partitions to the beginning (at-least-once). This narrows, but does n
 window in which a partition's new records can be skipped: if the consumer fetches from its old
 position before it learns that the broker restarted, records below that position are missed.
 Durable data belongs in S3/SQL (persisted datasets); a real Kafka keeps offsets and has no such gap.
+
+Idle pause (opt-in, ``idle_after``): a consumer's waiting fetches are what an idle stack spends
+on the broker (Tansu answers a waiting fetch only when ``fetch.wait.max.ms`` is over: ≈2 ms of
+broker CPU each, so ≈20 millicores per idle consumer at a 100 ms wait). After ``idle_after``
+seconds without a record the consumer pauses its partitions (librdkafka stops fetching; group
+heartbeats go on) and every ``idle_probe`` seconds asks the broker for their high watermarks
+(one cheap ListOffsets per partition); as soon as one differs from the watermark the consumer
+noted before pausing, it resumes. The cost is the wake-up: the first record after a quiet spell
+waits up to ``idle_probe`` seconds (plus the resume and one fetch) before it is consumed; records
+arriving while the consumer is awake are not delayed at all. A rebalance or a lost broker ends
+the pause at once, and a paused consumer fetches again briefly every ``IDLE_REFRESH_S``.
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ from aifabric.errors import BrokerError
 
 log = logging.getLogger("aifabric.broker.consumer")
 
+IDLE_REFRESH_S = 30.0  # an idle-paused consumer fetches again (briefly) at least this often
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -46,15 +59,35 @@ class Message:
 class BatchConsumer:
     """Polls batches; :meth:`commit` stores the offsets of everything returned so far."""
 
-    def __init__(self, settings: Settings, group_id: str, topics: Sequence[str], **overrides) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        idle_after: float | None = None,
+        idle_probe: float = 1.0,
+        **overrides,
+    ) -> None:
         self.settings = settings
         self.topics = list(topics)
-        self._consumer = Consumer(consumer_config(settings, group_id, error_cb=self._on_error, **overrides))
+        config = consumer_config(settings, group_id, error_cb=self._on_error, **overrides)
+        self._consumer = Consumer(config)
+        self._fetch_wait = int(config["fetch.wait.max.ms"]) / 1000
         self._consumer.subscribe(self.topics)
         self._pending: dict[tuple[str, int], int] = {}
         self._missing_topics = False
         self._broker_lost = False
         self._committed: dict[tuple[str, int], int] = {}
+        self.idle_after = idle_after
+        self.idle_probe = idle_probe
+        self._last_record = time.monotonic()
+        # high watermarks seen before pausing (the baseline a probe compares with)
+        self._marks: dict[tuple[str, int], int] | None = None
+        self._marked_at = 0.0
+        self._paused = False
+        self._next_probe = 0.0
+        self.idle_pauses = 0  # how many times the consumer paused for being idle (for tests/logs)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
@@ -84,12 +117,20 @@ class BatchConsumer:
 
     def poll_batch(self, max_records: int = 1000, timeout: float = 1.0) -> list[Message]:
         """Up to ``max_records`` messages, waiting at most ``timeout`` seconds for the first."""
+        if self._paused:
+            timeout = self._probe_idle(timeout)
         if self._broker_lost:
             self._rewind_if_broker_restarted()
         try:
             raw = self._consumer.consume(num_messages=max_records, timeout=timeout)
         except KafkaException as exc:
             raise BrokerError(f"consume failed: {exc.args[0].str()}") from None
+        if raw:
+            if self._marks is not None:  # records after all: keep (or start again) fetching
+                self.resume_fetching()
+            self._last_record = time.monotonic()
+        elif self.idle_after is not None and not self._paused:
+            self._idle_step()
         out: list[Message] = []
         for m in raw:
             err = m.error()
@@ -114,6 +155,80 @@ class BatchConsumer:
         if self._missing_topics:
             self._recreate_topics()
         return out
+
+    def _highs(self) -> dict[tuple[str, int], int]:
+        out = {}
+        for tp in self._consumer.assignment():
+            out[(tp.topic, tp.partition)] = self._consumer.get_watermark_offsets(tp, timeout=2)[1]
+        return out
+
+    def _idle_step(self) -> None:
+        """Quiet for ``idle_after``: note the high watermarks, keep fetching a little longer (so
+        anything written before the note is fetched), and if still nothing came, pause.
+
+        The baseline is the watermarks themselves, not our position: Tansu reports the last
+        batch's first offset + 1 as the high watermark, which a position never equals."""
+        now = time.monotonic()
+        if now - self._last_record < self.idle_after:
+            return
+        try:
+            if self._marks is None:
+                if self._consumer.assignment():
+                    self._marks, self._marked_at = self._highs(), now
+                return
+            if now - self._marked_at < 3 * self._fetch_wait + 0.2:
+                return  # fetches issued after the note have not all been answered yet
+            parts = self._consumer.assignment()
+            if {(tp.topic, tp.partition) for tp in parts} != set(self._marks):
+                self._marks = None  # rebalanced meanwhile: note again
+                return
+            self._consumer.pause(parts)
+        except KafkaException as exc:
+            log.debug("idle pause skipped: %s", exc.args[0].str())
+            self.resume_fetching()
+            return
+        self._paused, self._next_probe = True, now + self.idle_probe
+        self.idle_pauses += 1
+        log.info("no records for %.0fs: paused fetching %s", self.idle_after, sorted(self._marks))
+
+    def _probe_idle(self, timeout: float) -> float:
+        """While paused: resume when a high watermark moved (or the assignment or the broker
+        changed); return the poll timeout, cut so the next probe is on time."""
+        now = time.monotonic()
+        if now >= self._next_probe:
+            try:
+                wake = self._broker_lost or self._highs() != self._marks  # new records or a new log
+            except KafkaException:
+                wake = True  # the normal path deals with a broker in trouble
+            if wake:
+                self.resume_fetching()
+                return timeout
+            if now - self._marked_at > IDLE_REFRESH_S:
+                # A record fetched but not yet handed out when we paused is dropped from
+                # librdkafka's queue and refetched on resume, yet moves no watermark: fetch
+                # again for a moment now and then, so such a record waits at most this long.
+                self.resume_fetching()
+                self._last_record = now - self.idle_after
+                return timeout
+            self._next_probe = now + self.idle_probe
+        return min(timeout, max(0.0, self._next_probe - now))
+
+    @property
+    def idle(self) -> bool:
+        """Paused for being idle (no fetches; watermark probes only)."""
+        return self._paused
+
+    def resume_fetching(self, partitions: list[TopicPartition] | None = None) -> None:
+        """End an idle pause of ``partitions`` (default: the assignment); harmless when fetching.
+        A rebalance callback passes the new assignment: whether librdkafka keeps a partition
+        paused across a reassignment is its business, ours is that it fetches."""
+        if self._paused or partitions is not None:
+            with contextlib.suppress(KafkaException):
+                self._consumer.resume(partitions if partitions is not None else self._consumer.assignment())
+        if self._paused:
+            log.info("resumed fetching after %.1fs paused", time.monotonic() - self._marked_at)
+        self._paused, self._marks = False, None
+        self._last_record = time.monotonic()
 
     def _recreate_topics(self) -> None:
         """After a broker restart, recreate the subscribed topics this process knows the spec of."""

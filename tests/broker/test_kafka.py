@@ -83,6 +83,33 @@ def test_ten_thousand_records_round_trip_without_loss(broker) -> None:
     assert all(vals == sorted(vals) for vals in by_key.values())
 
 
+def test_idle_consumer_stops_fetching_and_wakes_on_new_records(broker) -> None:
+    """After ``idle_after`` s without records the consumer pauses its partitions; a record sent
+    while it is paused wakes it (watermark probe) and is delivered, as are later ones, once each."""
+    name = topic_name("idle")
+    KafkaAdmin(broker).ensure_topic(name, partitions=2)
+    records = make_records(30)
+    with (
+        RecordProducer(broker) as producer,
+        BatchConsumer(broker, f"g-{name}", [name], idle_after=0.5, idle_probe=0.2) as consumer,
+    ):
+        consumer.wait_assigned(30)
+        got = []
+        for round_ in range(3):
+            deadline = time.monotonic() + 30
+            while not consumer.idle and time.monotonic() < deadline:
+                got.extend(consumer.poll_batch(100, 0.1))
+            assert consumer.idle, "the consumer never paused"
+            assert consumer.idle_pauses == round_ + 1
+            producer.send_many(records[10 * round_ : 10 * round_ + 10], name)
+            producer.flush(10)
+            deadline = time.monotonic() + 30
+            while len(got) < 10 * (round_ + 1) and time.monotonic() < deadline:
+                got.extend(consumer.poll_batch(100, 0.1))
+            assert not consumer.idle
+    assert sorted(decode(m.value).value for m in got) == list(range(30))
+
+
 def test_uncommitted_records_are_delivered_again(broker) -> None:
     name = topic_name("ack")
     group = f"g-{name}"

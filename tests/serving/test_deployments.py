@@ -143,3 +143,40 @@ def test_deploy_score_kill_redeploy_undeploy(stack, session, registered, bundle_
     service.undeploy(session, stack, "acme", dep.id)
     assert not [p for p in pids if p and pid_alive(p)]
     assert service.list_deployments(session, stack, "acme").count == 0
+
+
+def _wait_for_line(path, text: str, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text(errors="replace").count(text) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not logged {count} time(s) in {path} within {timeout}s")
+
+
+def test_an_idle_consumer_stops_fetching_and_still_scores_what_comes_next(
+    stack, session, registered, monkeypatch
+):
+    """With no records for AIFABRIC_CONSUMER_IDLE_AFTER_S the consumer pauses its partitions (and
+    logs it); records sent while it is paused wake it and are all scored, twice in a row."""
+    name, _version = registered
+    monkeypatch.setenv("AIFABRIC_CONSUMER_IDLE_AFTER_S", "1")  # the forked consumer's environment
+    KafkaAdmin(stack).ensure_topic("idle.in", partitions=2)
+    dep = service.deploy(
+        session,
+        stack,
+        "acme",
+        DeploymentCreate(name="idler", model=name, alias="champion", topics=["idle.in"]),
+    )
+    assert dep.state == "ready", dep.reason
+    try:
+        log_file = stack.log_dir / "serving" / f"acme-idler-{dep.model_version}-consumer.log"
+        for n, (start, stop) in enumerate(((0, 15), (15, 20)), start=1):
+            _wait_for_line(log_file, "paused fetching", count=n)
+            feed(stack, "idle.in", cells=2, start=start, stop=stop)
+            want = expected(2, start, stop)
+            results = collect(stack, "idler.results", want)
+            assert want <= {(r.series_key, _iso(r)) for r in results}
+            assert log_file.read_text(errors="replace").count("resumed fetching") >= n
+    finally:
+        service.undeploy(session, stack, "acme", dep.id)
