@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from aifabric.collector.process import wake_collector
 from aifabric.config import get_settings
 from aifabric.errors import InvalidRequest
 
@@ -107,6 +108,7 @@ def create(
     )  # fmt: skip
     with _sessions()() as session:
         c = service.create_collection(session, get_settings(), body, tenant=tenant)
+    wake_collector(get_settings())
     if not _emit(c, as_json):
         out.print(f"collection [bold]{c.id}[/] {c.state} → topic [bold]{c.topic}[/] ({c.stream_users} users)")
         if c.derived_from is not None:
@@ -160,6 +162,7 @@ def stop(collection_id: str, tenant: str = TENANT_OPT, as_json: bool = JSON_OPT)
 
     with _sessions()() as session:
         c = service.stop_collection(session, collection_id, tenant=tenant)
+    wake_collector(get_settings())
     if not _emit(c, as_json):
         out.print(f"collection {c.id} {c.state}: {c.records_published} records published")
 

@@ -48,13 +48,24 @@ class Collector:
     """Runs every stream that has running jobs; see the module docstring."""
 
     def __init__(
-        self, settings: Settings, sessions: sessionmaker, tick_s: float = 0.2, producer=None
+        self,
+        settings: Settings,
+        sessions: sessionmaker,
+        tick_s: float = 0.2,
+        producer=None,
+        idle_tick_s: float | None = None,
     ) -> None:
+        """``idle_tick_s``: with no job pending or running and no stream live, reconcile this
+        rarely instead (an idle collector's SQL polling is most of its CPU); :meth:`wake` (the API
+        calls it through ``POST /wake`` when a collection is created or stopped) runs a pass now."""
         self.settings = settings
         self.sessions = sessions
         self.tick_s = tick_s
+        self.idle_tick_s = idle_tick_s
         self._producer = producer
         self.live: dict[str, _Live] = {}
+        self._busy = True
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
@@ -75,10 +86,15 @@ class Collector:
         self._thread.start()
         return self
 
+    def wake(self) -> None:
+        """Reconcile now (a collection was created or stopped)."""
+        self._wake.set()
+
     def stop(self) -> None:
         """Stop the loop and every adapter (ending upstream subscriptions); job states stay, so a
         restarted collector resumes the running jobs."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
         with self.sessions() as session:
@@ -97,14 +113,16 @@ class Collector:
             except Exception as exc:  # a database hiccup must not end the collector
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("reconcile failed")
-            self._stop.wait(self.tick_s)
+            idle = not self._busy and self.idle_tick_s is not None
+            self._wake.wait(self.idle_tick_s if idle else self.tick_s)
+            self._wake.clear()
 
     # -- one pass ----------------------------------------------------------------------------
 
     def reconcile(self, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
         with self.sessions() as session:
-            self._schedule(session, now)
+            scheduled = self._schedule(session, now)
             session.commit()
             running = dict(
                 session.execute(
@@ -142,10 +160,12 @@ class Collector:
                 else:
                     stream.state = StreamState.idle
             session.commit()
+        self._busy = bool(scheduled or self.live)
         if self._producer is not None:
             self._producer.poll(0)
 
-    def _schedule(self, session: Session, now: datetime) -> None:
+    def _schedule(self, session: Session, now: datetime) -> int:
+        """Start due jobs and stop expired ones; returns how many jobs are pending or running."""
         rows = session.execute(
             select(CollectionJob, CollectionStream)
             .join(CollectionStream)
@@ -165,6 +185,7 @@ class Collector:
                 self._sync(session, stream.id)
                 finish_job(job, stream, JobState.stopped, "stop time reached")
                 log.info("job %s reached its stop time", job.id)
+        return len(rows)
 
     def _params(self, session: Session, stream: CollectionStream, start: datetime) -> StreamParams:
         """The stream's parameters; it runs until the last stop of its own and its derived streams' jobs."""

@@ -47,7 +47,7 @@ def default_stages(
 ) -> list[list[ServiceSpec]]:
     """Two stages: the infrastructure (broker, S3, MLflow: none needs another to start, and MLflow's
     schema migration is the long pole, so it starts at once), then the fabric processes."""
-    from aifabric.collector.__main__ import collector_spec
+    from aifabric.collector.process import collector_spec
     from aifabric.runtime import services
 
     first = []

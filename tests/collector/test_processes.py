@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 from aifabric.adapters.nwdaf import SUBSCRIPTIONS_PATH
 from aifabric.adapters.simulators import simulator_specs, simulator_url
 from aifabric.collector import service
-from aifabric.collector.__main__ import collector_spec
 from aifabric.collector.cli import app, topics_app
 from aifabric.collector.models import CollectionCreate, JobState
+from aifabric.collector.process import collector_spec
 from aifabric.persistence import init_db, make_engine, session_factory
 from aifabric.runtime import ManagedProcess
 from aifabric.runtime.services import settings_env
@@ -57,6 +57,8 @@ def test_collector_process_with_the_cli(stack, stack_settings, nwdaf):
             out = runner.invoke(app, ["show", created["id"], "--json"])
             return orjson.loads(out.output)
 
+        # the idle collector polls SQL every 10 s; the CLI wakes it, so the job starts at once
+        wait_for(lambda: show()["state"] == JobState.running, timeout=5, what="the woken collector")
         wait_for(
             lambda: show()["records_published"] >= 2, timeout=20, what="records via the collector process"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Response, status
 
 from aifabric.collector import service
 from aifabric.collector.models import (
@@ -15,6 +15,7 @@ from aifabric.collector.models import (
     PersistRequest,
     TopicPeek,
 )
+from aifabric.collector.process import wake_collector
 from aifabric.datasets.schemas import DatasetVersionPublic
 from aifabric.fabric_api.deps import PrincipalDep, SessionDep, SettingsDep, TenantDep
 from aifabric.fabric_api.problems import responses
@@ -27,7 +28,12 @@ CollectionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="colle
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CollectionPublic, responses=responses())
 def create_collection(
-    body: CollectionCreate, response: Response, session: SessionDep, settings: SettingsDep, tenant: TenantDep
+    body: CollectionCreate,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: TenantDep,
 ) -> CollectionPublic:
     """Collect metrics from a source domain every ``period_s``; equal requests share one stream and topic.
 
@@ -40,6 +46,7 @@ def create_collection(
     """
     created = service.create_collection(session, settings, body, tenant=tenant)
     response.headers["Location"] = f"{API_PREFIX}/collections/{created.id}"
+    background.add_task(wake_collector, settings)
     return created
 
 
@@ -61,9 +68,17 @@ def get_collection(collection_id: CollectionId, session: SessionDep, tenant: Ten
 
 
 @router.post("/{collection_id}/stop", response_model=CollectionPublic, responses=responses(404))
-def stop_collection(collection_id: CollectionId, session: SessionDep, tenant: TenantDep) -> CollectionPublic:
+def stop_collection(
+    collection_id: CollectionId,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: TenantDep,
+) -> CollectionPublic:
     """Stop (idempotent); the shared stream ends when its last collection has left."""
-    return service.stop_collection(session, collection_id, tenant=tenant)
+    stopped = service.stop_collection(session, collection_id, tenant=tenant)
+    background.add_task(wake_collector, settings)
+    return stopped
 
 
 @router.get("/{collection_id}/topic", response_model=TopicPeek, responses=responses(404))
