@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aifabric.config import Settings
+from aifabric.runtime import unixserver
 from aifabric.runtime.process import ManagedProcess, ServiceSpec
 
 __all__ = [
@@ -160,22 +161,9 @@ class _Server:
         self.stop = False
         self.importing = False
         self.listening_since = time.monotonic()
-        self.sel = selectors.DefaultSelector()
-        self.wake_r, wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(wake_w, False)
-        signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.sel, self.listener, self.wake_r = unixserver.listen(path, backlog=16)
         signal.signal(signal.SIGTERM, self._terminate)
         signal.signal(signal.SIGINT, self._terminate)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(str(path))
-        os.chmod(path, 0o600)
-        self.listener.listen(16)
-        self.sel.register(self.listener, selectors.EVENT_READ)
-        self.sel.register(self.wake_r, selectors.EVENT_READ)
 
     def _terminate(self, *_) -> None:
         self.stop = True
@@ -191,8 +179,7 @@ class _Server:
                     self.pending[conn] = (b"", [])
                     self.sel.register(conn, selectors.EVENT_READ)
                 elif key.fileobj == self.wake_r:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(self.wake_r, 4096)
+                    unixserver.drain(self.wake_r)
                 else:
                     self._read(key.fileobj)  # type: ignore[arg-type]
             self._reap()
