@@ -230,6 +230,11 @@ class Collector:
         adapter = cls(
             config, self._params(session, stream, now), KafkaSink(self.producer, stream.topic, cls.source)
         )
+        self._run(stream, adapter, now)
+        log.info("stream %s started (%s -> %s)", stream.id, stream.adapter_type, stream.topic)
+
+    def _run(self, stream: CollectionStream, adapter: Adapter, now: datetime) -> None:
+        """Start ``adapter`` for ``stream``; its counters continue from the stream's."""
         adapter.start()
         self.live[stream.id] = _Live(
             adapter, (stream.records_published, stream.dead_letters, stream.upstream_calls)
@@ -238,7 +243,6 @@ class Collector:
         stream.started_at = now
         stream.stopped_at = None
         stream.subscriptions += 1
-        log.info("stream %s started (%s -> %s)", stream.id, stream.adapter_type, stream.topic)
 
     def _start_downsampler(self, session: Session, stream: CollectionStream, now: datetime) -> None:
         """A derived stream: downsample the parent's topic, resuming where the last run left off."""
@@ -267,14 +271,7 @@ class Collector:
             KafkaSink(self.producer, stream.topic, Downsampler.source),
             resume,
         )
-        adapter.start()
-        self.live[stream.id] = _Live(
-            adapter, (stream.records_published, stream.dead_letters, stream.upstream_calls)
-        )
-        stream.state = StreamState.active
-        stream.started_at = now
-        stream.stopped_at = None
-        stream.subscriptions += 1
+        self._run(stream, adapter, now)
         log.info(
             "stream %s started: %s of %s every %ss -> %s (%s)",
             stream.id, config.aggregation, parent.topic, stream.period_s, stream.topic,
