@@ -88,10 +88,15 @@ def api(
     port: int = typer.Option(None, help="port (default from settings)"),
 ) -> None:
     """Serve the fabric API in the foreground."""
+    import logging
+
     import uvicorn
 
     from aifabric.fabric_api import create_app
 
+    # our own INFO lines (reconciliation, operations) belong in the API's log file too
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     uvicorn.run(
         create_app(settings),

@@ -56,7 +56,7 @@ def test_restart_reconciles(api, stack, api_bundle, milan):
         training = c.get(f"/training/{run['id']}").json()
         assert training["status"] == "failed" and "interrupted" in training["error"]
         after = wait_for(lambda: _settled(c, dep["id"]), 120, "the deployment to be restarted")
-        assert after["state"] == "ready", after
+        assert after["state"] == "ready", (after["reason"], after["components"], after.get("operation"))
         assert after["operation"]["kind"] == "restart" and after["operation"]["state"] == "succeeded"
         assert after["model_version"] == before["model_version"]
         new_pids = [x["pid"] for x in after["components"]]
