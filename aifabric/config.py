@@ -41,7 +41,13 @@ class KafkaSettings(_Section):
 
 class S3Settings(_Section):
     endpoint: str = Field("", description="S3 endpoint URL; empty = embedded SeaweedFS")
-    port: int = Field(18333, description="S3 port of the embedded SeaweedFS")
+    port: int = Field(
+        18333,
+        ge=1,
+        le=55000,
+        description="S3 port of the embedded SeaweedFS; it also takes the next 8 ports and this + 10008 "
+        "(its admin's gRPC port)",
+    )
     access_key: SecretStr = SecretStr("")
     secret_key: SecretStr = SecretStr("")
     region: str = "us-east-1"

@@ -5,7 +5,7 @@ loopback ports, generates one square-month in the Milan format, onboards it as a
 version, runs the whole pipeline through kfp.local (prepare -> train -> evaluate -> register,
 each a subprocess) and reports:
 
-* ``fit_seconds``: ``model.fit`` of the definition (default: the pipeline's, ``lstm_ae_cyclic``;
+* ``fit_seconds``: ``model.fit`` of the definition (default: the pipeline's, ``lstm_ae_seasonal``;
   goal <= 60 s on 2 cores);
 * ``pipeline_wall_seconds``: from submitting the pipeline to the registered model version;
 * ``pipeline_overhead_seconds``: wall time minus fit time (goal <= 5 s), and where it goes

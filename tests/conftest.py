@@ -10,20 +10,26 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psycopg2
 import pytest
 
 from aifabric.config import Settings
+from aifabric.models.bundle import ScoringBundle
+from aifabric.models.lstm_ae import SeasonalLSTMAutoencoder
+from aifabric.models.reference import SeasonalReference
 from aifabric.registered_names import registry_name
 from aifabric.runtime import Supervisor, bootstrap_storage, default_stages
 from aifabric.storage import ObjectStore
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = Path(os.environ.get("AIFABRIC_SPECS_DIR", REPO.parent / "shared" / "specs"))
+T = TypeVar("T")
 PG_ADMIN_URL = os.environ.get("AIFABRIC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -184,3 +190,36 @@ def register_bundle(
             timeout=30,
         ).raise_for_status()
     return version
+
+
+def save_seasonal_bundle(directory: Path, reference: SeasonalReference) -> ScoringBundle:
+    """A ``lstm_ae_seasonal`` bundle with an identity scaler and ``reference`` (no ONNX file: for
+    preprocessing tests), saved to ``directory`` and loaded back as the consumer loads it."""
+    n = len(SeasonalLSTMAutoencoder.features)
+    ScoringBundle(
+        model_name="seasonal",
+        definition="lstm_ae_seasonal",
+        features=list(SeasonalLSTMAutoencoder.features),
+        window=12,
+        scaler_mean=[0.0] * n,
+        scaler_scale=[1.0] * n,
+        reference=reference,
+        calibration={"mu": 0.0, "sigma": 1.0, "n": 1},
+        threshold=0.99,
+        input_name="windows",
+        output_name="reconstruction",
+    ).save(directory)
+    return ScoringBundle.load(directory)
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "", poll: float = 0.1) -> T:
+    """Poll ``predicate`` until it returns something truthy (returned); fail naming ``what`` and the
+    last value after ``timeout`` seconds. The tests' only way to wait: no sleeps as synchronisation."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate} (last: {value!r})")
+        time.sleep(poll)

@@ -15,11 +15,14 @@ on the broker (Tansu answers a waiting fetch only when ``fetch.wait.max.ms`` is 
 broker CPU each, so ≈20 millicores per idle consumer at a 100 ms wait). After ``idle_after``
 seconds without a record the consumer pauses its partitions (librdkafka stops fetching; group
 heartbeats go on) and every ``idle_probe`` seconds asks the broker for their high watermarks
-(one cheap ListOffsets per partition); as soon as one differs from the watermark the consumer
-noted before pausing, it resumes. The cost is the wake-up: the first record after a quiet spell
-waits up to ``idle_probe`` seconds (plus the resume and one fetch) before it is consumed; records
-arriving while the consumer is awake are not delayed at all. A rebalance or a lost broker ends
-the pause at once, and a paused consumer fetches again briefly every ``IDLE_REFRESH_S``.
+(one ListOffsets request for all partitions); as soon as one differs from the watermark the
+consumer noted before pausing, it resumes. Once no record has come for ``IDLE_SLOW_AFTER_S``
+the probes are ``idle_probe_max`` seconds apart instead (a stack left alone costs less; a feed
+with gaps of under a minute keeps the short probe). The cost is the wake-up: the first record
+after a quiet spell waits up to ``idle_probe`` seconds (``idle_probe_max`` after a long one),
+plus the resume and one fetch, before it is consumed; records arriving while the consumer is
+awake are not delayed at all. A rebalance or a lost broker ends the pause at once, and a paused
+consumer fetches again briefly every ``IDLE_REFRESH_S``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
 from aifabric.broker.admin import KafkaAdmin, known_topic
 from aifabric.broker.client import consumer_config
@@ -39,7 +42,8 @@ from aifabric.errors import BrokerError
 
 log = logging.getLogger("aifabric.broker.consumer")
 
-IDLE_REFRESH_S = 30.0  # an idle-paused consumer fetches again (briefly) at least this often
+IDLE_REFRESH_S = 60.0  # an idle-paused consumer fetches again (briefly) at least this often
+IDLE_SLOW_AFTER_S = 60.0  # without a record for this long, probe every idle_probe_max seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class BatchConsumer:
         *,
         idle_after: float | None = None,
         idle_probe: float = 1.0,
+        idle_probe_max: float | None = None,
         **overrides,
     ) -> None:
         self.settings = settings
@@ -81,7 +86,9 @@ class BatchConsumer:
         self._committed: dict[tuple[str, int], int] = {}
         self.idle_after = idle_after
         self.idle_probe = idle_probe
+        self.idle_probe_max = max(idle_probe, idle_probe_max or idle_probe)
         self._last_record = time.monotonic()
+        self._last_seen = self._last_record  # last real record (_last_record is moved by refreshes)
         # high watermarks seen before pausing (the baseline a probe compares with)
         self._marks: dict[tuple[str, int], int] | None = None
         self._marked_at = 0.0
@@ -128,7 +135,7 @@ class BatchConsumer:
         if raw:
             if self._marks is not None:  # records after all: keep (or start again) fetching
                 self.resume_fetching()
-            self._last_record = time.monotonic()
+            self._last_record = self._last_seen = time.monotonic()
         elif self.idle_after is not None and not self._paused:
             self._idle_step()
         out: list[Message] = []
@@ -157,9 +164,16 @@ class BatchConsumer:
         return out
 
     def _highs(self) -> dict[tuple[str, int], int]:
+        """High watermarks of the assignment, in one ListOffsets request for all partitions
+        (``get_watermark_offsets`` sends two per partition, and the broker's CPU follows requests)."""
+        latest = [TopicPartition(tp.topic, tp.partition, OFFSET_END) for tp in self._consumer.assignment()]
+        if not latest:
+            return {}
         out = {}
-        for tp in self._consumer.assignment():
-            out[(tp.topic, tp.partition)] = self._consumer.get_watermark_offsets(tp, timeout=2)[1]
+        for tp in self._consumer.offsets_for_times(latest, timeout=2):
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+            out[(tp.topic, tp.partition)] = tp.offset
         return out
 
     def _idle_step(self) -> None:
@@ -187,7 +201,7 @@ class BatchConsumer:
             log.debug("idle pause skipped: %s", exc.args[0].str())
             self.resume_fetching()
             return
-        self._paused, self._next_probe = True, now + self.idle_probe
+        self._paused, self._next_probe = True, now + self._probe_interval(now)
         self.idle_pauses += 1
         log.info("no records for %.0fs: paused fetching %s", self.idle_after, sorted(self._marks))
 
@@ -210,8 +224,13 @@ class BatchConsumer:
                 self.resume_fetching()
                 self._last_record = now - self.idle_after
                 return timeout
-            self._next_probe = now + self.idle_probe
+            self._next_probe = now + self._probe_interval(now)
         return min(timeout, max(0.0, self._next_probe - now))
+
+    def _probe_interval(self, now: float) -> float:
+        """Short while records came lately (a feed with gaps), long once the stream is quiet."""
+        slow = now - self._last_seen >= IDLE_SLOW_AFTER_S
+        return self.idle_probe_max if slow else self.idle_probe
 
     @property
     def idle(self) -> bool:

@@ -9,10 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aifabric.datasets.frame import DatasetSchema
 from aifabric.datasets.loader import LoadOptions
+from aifabric.datasets.refs import NAME_PATTERN
 
 __all__ = ["DatasetCreate", "DatasetPublic", "DatasetVersionPublic", "DatasetsPublic"]
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
 class DatasetCreate(BaseModel):

@@ -11,6 +11,7 @@ returns that version (``created=False``).
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,7 +22,13 @@ from sqlalchemy.orm import Session
 
 from aifabric.datasets.frame import DatasetSchema, checksum
 from aifabric.datasets.loader import Loaded, load_files, load_records
-from aifabric.datasets.schemas import DatasetCreate, DatasetPublic, DatasetsPublic, DatasetVersionPublic
+from aifabric.datasets.refs import NAME_PATTERN
+from aifabric.datasets.schemas import (
+    DatasetCreate,
+    DatasetPublic,
+    DatasetsPublic,
+    DatasetVersionPublic,
+)
 from aifabric.datasets.tables import DatasetRow, DatasetVersionRow
 from aifabric.errors import Conflict, InvalidRequest, NotFound
 from aifabric.records import Record
@@ -216,6 +223,8 @@ def list_versions(session: Session, *, tenant: str, name: str) -> list[DatasetVe
 def get_version(session: Session, *, tenant: str, ref: str) -> DatasetVersionPublic:
     """``name@N``, ``name`` (latest version) or a version id."""
     name, _, number = ref.partition("@")
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise InvalidRequest(f"{ref!r} is not a dataset reference (name, name@N or a version id)")
     row = session.scalar(select(DatasetRow).where(DatasetRow.tenant == tenant, DatasetRow.name == name))
     if row is None:
         by_id = session.get(DatasetVersionRow, ref)

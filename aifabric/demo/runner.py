@@ -81,7 +81,7 @@ class DemoConfig(BaseModel):
     history_days: int = Field(
         14, ge=7, le=62, description="at least a week: every weekday is a feature value"
     )
-    definitions: list[str] = Field(["lstm_ae_cyclic", "lstm_ae"], min_length=1)
+    definitions: list[str] = Field(["lstm_ae_seasonal", "lstm_ae"], min_length=1)
     epochs: int = Field(8, ge=1, le=200)
     live_slots: int = Field(144, ge=30, description="live 10-minute slots (= seconds of streaming)")
     deployments: int = Field(3, ge=1, le=5)

@@ -24,6 +24,7 @@ from sqlalchemy import JSON, DateTime, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from aifabric.config import Settings
+from aifabric.datasets.refs import REF_PATTERN
 from aifabric.errors import Conflict, InvalidRequest, NotFound
 from aifabric.kfp_pipelines.config import Gate, PipelineConfig
 from aifabric.models.registry import DEFAULT_DEFINITION
@@ -73,7 +74,9 @@ class TrainingCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    dataset: str = Field(examples=["milan@1"], description="'name@N', 'name' (latest) or a version id")
+    dataset: str = Field(
+        examples=["milan@1"], pattern=REF_PATTERN, description="'name@N', 'name' (latest) or a version id"
+    )
     definition: str = Field(
         DEFAULT_DEFINITION, description="built-in name, 'module:Class', or an onboarded definition"
     )

@@ -1,17 +1,19 @@
 """The pipeline's logic as plain functions; KFP components (``components.py``) are thin wrappers.
 
 prepare  -> load a dataset version from S3, features, windows, chronological split, scaler
-train    -> fit the model definition, per-epoch metrics to MLflow, the native model with its
-            signature, ONNX export checked against the in-memory model
+train    -> fit the model definition, per-epoch metrics to MLflow, ONNX export checked against the
+            in-memory model, the native model file (e.g. ``model.keras``)
 evaluate -> calibrate on validation errors, write the scoring bundle, error distribution, and on
-            labelled data ROC-AUC / PR-AUC / F1 against the seasonal z-score and IsolationForest
-register -> bundle artifacts, a new registered model version with tags, the alias if the gate passes
+            labelled data ROC-AUC / PR-AUC / F1 against the seasonal z-score and IsolationForest;
+            meanwhile the MLflow model (the ONNX export with its signature)
+register -> native model and bundle artifacts, a new registered model version with tags, the
+            alias if the gate passes
 
 Each step reads and writes a directory (a KFP artifact) and logs to the one MLflow run the runner
 created. Each step is a fresh process (a container on a cluster; locally a child forked from the
 pre-warmed :mod:`~aifabric.kfp_pipelines.stepserver`), so imports are step overhead: only
-``train`` imports TensorFlow (through the definition) and ``mlflow`` (to log the native model);
-prepare alone imports pandas; evaluate and register talk to MLflow over REST
+``train`` imports TensorFlow (through the definition), only ``evaluate`` imports ``mlflow`` (to log
+the MLflow model), prepare alone imports pandas; everything else talks to MLflow over REST
 (:mod:`aifabric.kfp_pipelines.tracking`).
 
 Windows and labels: each series is put on its full slot grid (a missing slot is zero activity,
@@ -26,9 +28,10 @@ import json
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel
@@ -39,6 +42,7 @@ from aifabric.kfp_pipelines.config import PipelineConfig
 from aifabric.models.base import ModelDefinition, sliding_windows
 from aifabric.models.bundle import Scorer, ScoringBundle
 from aifabric.models.calibration import fit_calibration
+from aifabric.models.reference import SeasonalReference
 from aifabric.models.registry import load_definition
 from aifabric.registered_names import registry_name
 
@@ -78,6 +82,7 @@ class PrepareResult(BaseModel):
     timezone: str
     scaler_mean: list[float]
     scaler_scale: list[float]
+    reference: SeasonalReference | None = None
     train_windows: int
     val_windows: int
     test_windows: int
@@ -86,23 +91,24 @@ class PrepareResult(BaseModel):
 
 
 class TrainResult(BaseModel):
-    model_config = {"protected_namespaces": ()}
-
-    model_uri: str
     epochs: int
     train_seconds: float
     history: dict[str, list[float]]
     onnx_input: str
     onnx_output: str
     onnx_max_rel_diff: float
+    native_file: str | None = None  # the definition's own format (e.g. model.keras), beside the ONNX
     step_seconds: dict[str, float] = {}
 
 
 class EvalResult(BaseModel):
+    model_config = {"protected_namespaces": ()}
+
     metrics: dict[str, float]
     baselines: dict[str, dict[str, float]]
     gate_passed: bool
     gate_reason: str
+    model_uri: str | None = None  # the MLflow model evaluate logged (``models:/<model_id>``)
 
 
 class RegisterResult(BaseModel):
@@ -137,13 +143,6 @@ def _definition(prep: PrepareResult, prep_dir: Path) -> ModelDefinition:
     return load_definition(prep.definition, file=file)(timezone=prep.timezone)
 
 
-def _mlflow(settings: Settings):
-    import mlflow
-
-    mlflow.set_tracking_uri(settings.resolved().mlflow.tracking_uri)
-    return mlflow.MlflowClient()
-
-
 # -- prepare ----------------------------------------------------------------------------------
 
 
@@ -159,20 +158,37 @@ def _series_grid(group: pd.DataFrame, metric: str, slot_ms: int) -> pd.DataFrame
 
 def windows_from_frame(
     frame: pd.DataFrame, definition: ModelDefinition, metric: str, slot_ms: int, cuts: tuple[int, int]
-) -> dict[str, dict[str, np.ndarray]]:
-    """Per segment (train/val/test): raw features, windows of raw points, labels, series index."""
+) -> tuple[dict[str, dict[str, np.ndarray]], SeasonalReference | None]:
+    """Per segment (train/val/test): raw features, windows of raw points, labels, series index; and
+    the seasonal reference fitted on the train segment when the definition uses one."""
     from aifabric.datasets.frame import LABEL, SERIES, TIMESTAMP
 
     out: dict[str, dict[str, list[np.ndarray]]] = {
         seg: {k: [] for k in ("features", "ts", "values", "labels", "series")}
         for seg in ("train", "val", "test")
     }
-    for idx, (_, group) in enumerate(frame.groupby(SERIES, sort=True)):
-        full = _series_grid(group, metric, slot_ms)
+    reference = None
+    grids = [
+        (str(name), _series_grid(group, metric, slot_ms)) for name, group in frame.groupby(SERIES, sort=True)
+    ]
+    if definition.uses_reference:
+        reference = SeasonalReference.fit(
+            (
+                (name, ts[ts < cuts[0]], full[metric].to_numpy(dtype=np.float64)[ts < cuts[0]])
+                for name, full in grids
+                for ts in (full[TIMESTAMP].to_numpy(),)
+            ),
+            definition.timezone,
+            slot_ms // 60_000,
+        )
+    for idx, (name, full) in enumerate(grids):
         ts = full[TIMESTAMP].to_numpy()
         values = full[metric].to_numpy(dtype=np.float64)
         labels = full[LABEL].to_numpy() if LABEL in full.columns else np.zeros(ts.size, dtype=np.int8)
-        feats = definition.featurize(ts, values)
+        if reference is None:
+            feats = definition.featurize(ts, values)
+        else:
+            feats = definition.featurize(ts, values, reference.expected(name, ts))
         segments = {"train": ts < cuts[0], "val": (ts >= cuts[0]) & (ts < cuts[1]), "test": ts >= cuts[1]}
         for seg, mask in segments.items():
             if mask.sum() < definition.window:
@@ -185,10 +201,20 @@ def windows_from_frame(
                 sliding_windows(labels[mask, None], definition.window, None)[..., 0].max(axis=1)
             )
             part["series"].append(np.full(mask.sum() - definition.window + 1, idx, dtype=np.int64))
-    return {
+    segments = {
         seg: {k: (np.concatenate(v) if v else np.empty(0)) for k, v in parts.items()}
         for seg, parts in out.items()
     }
+    return segments, reference
+
+
+class PreparedArrays(NamedTuple):
+    """Scaled and raw windows per split, the scaler, and the seasonal reference if the definition uses one."""
+
+    arrays: dict[str, np.ndarray]
+    mean: np.ndarray
+    scale: np.ndarray
+    reference: SeasonalReference | None
 
 
 def prepare_arrays(
@@ -198,8 +224,8 @@ def prepare_arrays(
     slot_ms: int,
     val_fraction: float,
     test_fraction: float,
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Canonical table -> scaled windows and raw windows per split, plus the scaler (mean, scale)."""
+) -> PreparedArrays:
+    """Canonical table -> scaled windows and raw windows per split, the scaler and the reference."""
     from aifabric.datasets.frame import TIMESTAMP
 
     ts = frame[TIMESTAMP].to_numpy()
@@ -209,7 +235,7 @@ def prepare_arrays(
         int(start + span * (1 - val_fraction - test_fraction)),
         int(start + span * (1 - test_fraction)),
     )
-    parts = windows_from_frame(frame, definition, metric, slot_ms, cuts)
+    parts, reference = windows_from_frame(frame, definition, metric, slot_ms, cuts)
     if parts["train"]["features"].size == 0 or parts["val"]["features"].size == 0:
         raise InvalidRequest(
             f"the data is too short for windows of {definition.window} in both the train and validation "
@@ -240,7 +266,7 @@ def prepare_arrays(
     for seg in ("train", "val", "test"):
         for key in ("ts", "values", "labels", "series"):
             arrays[f"{seg}_{key}"] = parts[seg][key]
-    return arrays, mean, scale
+    return PreparedArrays(arrays, mean, scale, reference)
 
 
 def prepare(settings: Settings, config: PipelineConfig, out_dir: Path) -> PrepareResult:
@@ -279,7 +305,7 @@ def prepare(settings: Settings, config: PipelineConfig, out_dir: Path) -> Prepar
         config.definition, file=out_dir / definition_file if definition_file else None
     )(timezone=schema.timezone)
 
-    arrays, mean, scale = prepare_arrays(
+    arrays, mean, scale, reference = prepare_arrays(
         frame, definition, metric, version.slot_ms or 600_000, config.val_fraction, config.test_fraction
     )
     np.savez(out_dir / DATA_FILE, **arrays)
@@ -296,6 +322,7 @@ def prepare(settings: Settings, config: PipelineConfig, out_dir: Path) -> Prepar
         timezone=schema.timezone,
         scaler_mean=mean.tolist(),
         scaler_scale=scale.tolist(),
+        reference=reference,
         train_windows=len(arrays["train_windows"]),
         val_windows=len(arrays["val_windows"]),
         test_windows=len(arrays["test_windows"]),
@@ -321,34 +348,52 @@ def _load_prep(prep_dir: Path) -> tuple[PrepareResult, dict[str, np.ndarray]]:
 
 
 def train(settings: Settings, config: PipelineConfig, prep_dir: Path, out_dir: Path) -> TrainResult:
-    """Fit, log per-epoch metrics, log the native model with its signature, export and check ONNX."""
-    import onnxruntime as ort
-    from mlflow.models import infer_signature
+    """Fit, log per-epoch metrics, export and check ONNX, save the native model.
+
+    Talks to MLflow over REST: without ``import mlflow`` the step starts as soon as TensorFlow is
+    imported; evaluate logs the MLflow model (the ONNX export with its signature).
+    """
+    from aifabric.kfp_pipelines.tracking import MlflowRest
 
     out_dir.mkdir(parents=True, exist_ok=True)
     prep, data = _load_prep(prep_dir)
     definition = _definition(prep, prep_dir)
     params = definition.params(config.train_params)
-    client = _mlflow(settings)
     run_id = config.mlflow_run_id
-    if run_id:
-        from mlflow.entities import Param
-
-        client.log_batch(run_id, params=[Param(f"train.{k}", str(v)) for k, v in params.items()])
+    client = MlflowRest(settings)
     history: dict[str, list[float]] = {}
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
         if run_id:
-            from mlflow.entities import Metric
+            client.log_batch(run_id, metrics=logs, step=epoch)
 
-            now = int(time.time() * 1000)
-            client.log_batch(run_id, metrics=[Metric(k, v, now, epoch) for k, v in logs.items()])
+    with client:
+        if run_id:
+            client.log_batch(run_id, params={f"train.{k}": v for k, v in params.items()})
+        started = time.perf_counter()
+        model = definition.fit(data["train_windows"], data["val_windows"], params, on_epoch)
+        train_seconds = time.perf_counter() - started
+        sample = data["val_windows"][:2048]
+        result = _check_and_save(definition, model, sample, out_dir, train_seconds, history)
+        if run_id:
+            metrics = {"train_seconds": train_seconds, "onnx_max_rel_diff": result.onnx_max_rel_diff}
+            client.log_batch(run_id, metrics=metrics)
+    (out_dir / TRAIN_JSON).write_text(result.model_dump_json(indent=2))
+    return result
 
-    started = time.perf_counter()
-    model = definition.fit(data["train_windows"], data["val_windows"], params, on_epoch)
-    train_seconds = time.perf_counter() - started
+
+def _check_and_save(
+    definition: ModelDefinition,
+    model: Any,
+    sample: np.ndarray,
+    out_dir: Path,
+    train_seconds: float,
+    history: dict[str, list[float]],
+) -> TrainResult:
+    """Export ONNX, fail if it scores differently from the trained object, save the native model."""
+    import onnxruntime as ort
 
     timings = {"fit": train_seconds}
     mark = time.perf_counter()
@@ -357,7 +402,6 @@ def train(settings: Settings, config: PipelineConfig, prep_dir: Path, out_dir: P
     timings["export_onnx"] = time.perf_counter() - mark
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     onnx_in, onnx_out = session.get_inputs()[0].name, session.get_outputs()[0].name
-    sample = data["val_windows"][:2048]
     native = definition.reconstruct(model, sample)
     onnx_rec = session.run([onnx_out], {onnx_in: sample})[0]
     err_native = definition.reconstruction_error(sample, native)
@@ -368,32 +412,19 @@ def train(settings: Settings, config: PipelineConfig, prep_dir: Path, out_dir: P
             f"ONNX export differs from the trained model: max relative error diff {rel_diff:.2e}"
         )
 
-    model_uri = ""
-    if run_id:
-        import mlflow
-
-        mark = time.perf_counter()
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        metrics = {"train_seconds": train_seconds, "onnx_max_rel_diff": rel_diff}
-        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
-        signature = infer_signature(sample[:8], native[:8])
-        with mlflow.start_run(run_id=run_id):
-            model_uri = definition.log_native_model(model, onnx_path, signature)
-        timings["log_model"] = time.perf_counter() - mark
-    result = TrainResult(
-        model_uri=model_uri,
+    mark = time.perf_counter()
+    native_file = definition.save_native_model(model, out_dir)
+    timings["save_native"] = time.perf_counter() - mark
+    return TrainResult(
         epochs=len(next(iter(history.values()), [])),
         train_seconds=train_seconds,
         history=history,
         onnx_input=onnx_in,
         onnx_output=onnx_out,
         onnx_max_rel_diff=rel_diff,
+        native_file=native_file.name if native_file else None,
         step_seconds=timings,
     )
-    (out_dir / TRAIN_JSON).write_text(result.model_dump_json(indent=2))
-    return result
 
 
 # -- evaluate ---------------------------------------------------------------------------------
@@ -421,31 +452,30 @@ def _plots(
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
 
-    paths = []
+    paths = []  # histograms as one filled outline each: a bar per bin draws ~3x slower
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(
         np.log10(max(min(val_err.min(), test_err.min() if test_err.size else 1), 1e-12)),
         np.log10(max(val_err.max(), test_err.max() if test_err.size else 1e-12)),
         60,
     )
-    ax.hist(np.log10(np.maximum(val_err, 1e-12)), bins=bins, alpha=0.6, label="validation", density=True)
+    groups = [("validation", val_err, 0.6)]
     if labels is not None and test_err.size:
-        ax.hist(
-            np.log10(np.maximum(test_err[labels == 0], 1e-12)),
-            bins=bins,
-            alpha=0.5,
-            label="test normal",
-            density=True,
-        )
-        ax.hist(
-            np.log10(np.maximum(test_err[labels == 1], 1e-12)),
-            bins=bins,
-            alpha=0.5,
-            label="test anomalous",
-            density=True,
-        )
+        groups += [
+            ("test normal", test_err[labels == 0], 0.5),
+            ("test anomalous", test_err[labels == 1], 0.5),
+        ]
     elif test_err.size:
-        ax.hist(np.log10(np.maximum(test_err, 1e-12)), bins=bins, alpha=0.5, label="test", density=True)
+        groups.append(("test", test_err, 0.5))
+    for label, errors, alpha in groups:
+        ax.hist(
+            np.log10(np.maximum(errors, 1e-12)),
+            bins=bins,
+            alpha=alpha,
+            label=label,
+            density=True,
+            histtype="stepfilled",
+        )
     ax.set_xlabel("log10 reconstruction error")
     ax.legend()
     paths.append(out_dir / "error_distribution.png")
@@ -490,10 +520,42 @@ def compare_with_baselines(
 def evaluate(
     settings: Settings, config: PipelineConfig, prep_dir: Path, model_dir: Path, out_dir: Path
 ) -> EvalResult:
-    """Calibrate, write the bundle to ``out_dir/bundle``, score the test split, compare baselines."""
+    """Calibrate, write the bundle to ``out_dir/bundle``, score the test split, compare baselines.
+
+    With a run, the MLflow model (the ONNX export) is logged meanwhile in a thread: a dozen
+    requests that mostly wait on the tracking server, beside this step's CPU work.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    prep, data = _load_prep(prep_dir)
     trained = TrainResult.model_validate_json((model_dir / TRAIN_JSON).read_text())
+    run_id = config.mlflow_run_id
+    with ThreadPoolExecutor(1) as pool:
+        if run_id:
+            with np.load(prep_dir / DATA_FILE) as data:
+                sample = data["val_windows"][:8]
+            logged = pool.submit(log_mlflow_model, settings, run_id, model_dir, trained, sample)
+        result, plots = _evaluate(config, prep_dir, model_dir, trained, out_dir, draw=bool(run_id))
+        if run_id:
+            result.model_uri = logged.result()
+    (out_dir / EVAL_JSON).write_text(result.model_dump_json(indent=2))
+    if run_id:
+        from aifabric.kfp_pipelines.tracking import MlflowRest
+
+        metrics = {f"eval.{key}": value for key, value in result.metrics.items()}
+        for name, values in result.baselines.items():
+            metrics |= {f"baseline.{name}.{key}": value for key, value in values.items()}
+        with MlflowRest(settings) as client:
+            client.log_batch(run_id, metrics=metrics)
+            for path in plots:
+                client.log_artifact(run_id, path, "plots")
+            client.log_artifact(run_id, out_dir / EVAL_JSON, "")
+    return result
+
+
+def _evaluate(
+    config: PipelineConfig, prep_dir: Path, model_dir: Path, trained: TrainResult, out_dir: Path, draw: bool
+) -> tuple[EvalResult, list[Path]]:
+    """The evaluation itself, and its plots if ``draw``."""
+    prep, data = _load_prep(prep_dir)
     bundle_dir = out_dir / "bundle"
     bundle_dir.mkdir(exist_ok=True)
     shutil.copyfile(model_dir / ONNX_FILE, bundle_dir / ONNX_FILE)
@@ -508,6 +570,7 @@ def evaluate(
         timezone=prep.timezone,
         scaler_mean=prep.scaler_mean,
         scaler_scale=prep.scaler_scale,
+        reference=prep.reference,
         calibration={"mu": 0.0, "sigma": 1.0, "n": 1},
         threshold=config.threshold,
         input_name=trained.onnx_input,
@@ -548,21 +611,7 @@ def evaluate(
         passed = gate.if_missing == "pass"
         reason = f"{gate.metric} not available (unlabelled test split); gate set to {gate.if_missing}"
     result = EvalResult(metrics=metrics, baselines=baselines, gate_passed=passed, gate_reason=reason)
-    (out_dir / EVAL_JSON).write_text(result.model_dump_json(indent=2))
-
-    if config.mlflow_run_id:
-        from aifabric.kfp_pipelines.tracking import MlflowRest
-
-        run_id = config.mlflow_run_id
-        logged = {f"eval.{key}": value for key, value in metrics.items()}
-        for name, values in baselines.items():
-            logged |= {f"baseline.{name}.{key}": value for key, value in values.items()}
-        with MlflowRest(settings) as client:
-            client.log_batch(run_id, metrics=logged)
-            for path in _plots(out_dir, val_err, test.errors, labels, curves):
-                client.log_artifact(run_id, path, "plots")
-            client.log_artifact(run_id, out_dir / EVAL_JSON, "")
-    return result
+    return result, (_plots(out_dir, val_err, test.errors, labels, curves) if draw else [])
 
 
 # -- register ---------------------------------------------------------------------------------
@@ -580,22 +629,56 @@ def bundle_s3_uri(settings: Settings, artifact_uri: str) -> str:
     return f"{artifact_uri.rstrip('/')}/bundle"
 
 
+def log_mlflow_model(
+    settings: Settings, run_id: str, model_dir: Path, trained: TrainResult, sample: np.ndarray
+) -> str:
+    """Log the ONNX export as the run's MLflow model, with the signature of ``sample`` windows and
+    their reconstructions; return its ``models:/<model_id>`` URI.
+
+    ONNX is what serving runs (the bundle holds the same file). Requirements are pinned from the
+    running versions: inferring them would load the model in a subprocess, seconds per run.
+    """
+    from importlib.metadata import version
+
+    import mlflow
+    import onnx
+    import onnxruntime as ort
+    from mlflow.models import infer_signature
+
+    path = model_dir / ONNX_FILE
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    output = session.run([trained.onnx_output], {trained.onnx_input: sample})[0]
+    pins = [f"{pkg}=={version(pkg)}" for pkg in ("onnx", "onnxruntime", "numpy")]
+    mlflow.set_tracking_uri(settings.resolved().mlflow.tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.onnx.log_model(
+            onnx.load(str(path)),
+            name="model",
+            signature=infer_signature(sample, output),
+            pip_requirements=pins,
+        )
+    return info.model_uri
+
+
 def register(
     settings: Settings, config: PipelineConfig, prep_dir: Path, model_dir: Path, eval_dir: Path
 ) -> RegisterResult:
-    """Log the bundle, register a model version with lineage tags, move the alias if the gate passed."""
+    """Log ``model.keras`` and the bundle, register the MLflow model evaluate logged as a new version
+    with lineage tags, move the alias if the gate passed."""
     from aifabric.kfp_pipelines.tracking import MlflowRest
 
     prep = PrepareResult.model_validate_json((prep_dir / PREP_JSON).read_text())
     trained = TrainResult.model_validate_json((model_dir / TRAIN_JSON).read_text())
     evaluation = EvalResult.model_validate_json((eval_dir / EVAL_JSON).read_text())
     bundle = ScoringBundle.load(eval_dir / "bundle")
-    if not config.mlflow_run_id or not trained.model_uri:
+    if not config.mlflow_run_id or not evaluation.model_uri:
         raise ValueError("register needs the MLflow run the runner creates (mlflow_run_id)")
-    run_id = config.mlflow_run_id
+    run_id, model_uri = config.mlflow_run_id, evaluation.model_uri
     with MlflowRest(settings) as client:
+        if trained.native_file:
+            client.log_artifact(run_id, model_dir / trained.native_file, "")
         client.log_artifacts(run_id, eval_dir / "bundle", "bundle")
-        bundle_uri = bundle_s3_uri(settings, client.get_run(run_id)["info"]["artifact_uri"])
+        bundle_uri = bundle_s3_uri(settings, client.artifact_uri(run_id))
         tags = {
             "dataset_version": prep.dataset_ref,
             "dataset_version_id": prep.dataset_version_id,
@@ -612,11 +695,9 @@ def register(
             if key in ("roc_auc", "pr_auc", "f1")
         }
         # as mlflow.register_model does for a logged model's "models:/<model_id>" URI
-        model_id = (
-            trained.model_uri.removeprefix("models:/") if trained.model_uri.startswith("models:/") else None
-        )
+        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/") else None
         registered = registry_name(config.tenant, bundle.model_name)
-        version = client.create_model_version(registered, trained.model_uri, run_id, tags, model_id)
+        version = client.create_model_version(registered, model_uri, run_id, tags, model_id)
         alias = None
         if evaluation.gate_passed and config.alias:
             client.set_alias(registered, config.alias, version["version"])
@@ -626,7 +707,7 @@ def register(
     return RegisterResult(
         model_name=bundle.model_name,
         model_version=str(version["version"]),
-        model_uri=trained.model_uri,
+        model_uri=model_uri,
         bundle_uri=bundle_uri,
         alias=alias,
     )

@@ -15,12 +15,13 @@ environment and working directory, reseeded RNGs, and ``PR_SET_PDEATHSIG`` so it
 a killed server. A child whose client disconnects (kfp.local's task killed) is stopped. The
 server stops its children and exits on SIGTERM and when the process that started it is gone.
 
-Preloading: what the prepare step needs is imported before the server listens; TensorFlow and
-MLflow (train), then scikit-learn and matplotlib (evaluate) are imported while steps run (or
-after 2 s idle): TensorFlow's import (≈9 s on 2 idle cores) overlaps prepare, evaluate's overlaps
-the fit. Importing TensorFlow before ``fork`` is safe here: its import leaves only idle threads,
-and children fit and predict as in a fresh process (tests/kfp_pipelines/test_pipeline.py trains
-through the server).
+Preloading: what every step needs is imported before the server listens; TensorFlow (train),
+MLflow, scikit-learn and matplotlib (evaluate), then pandas and the SQL/S3 clients
+(prepare) are imported while steps run (or after 2 s idle): TensorFlow's import (≈3 s on 2 idle
+cores) overlaps prepare, which imports its own libraries meanwhile in its child (≈0.5 s, on the
+other core), and the others overlap the fit. Importing TensorFlow before ``fork`` is safe
+here: its import leaves only idle threads, and children fit and predict as in a fresh process
+(tests/kfp_pipelines/test_pipeline.py trains through the server).
 
 Same idea as :mod:`aifabric.serving.forkserver`, which forks long-lived services with a log file
 each; a step is a short task whose stdio and exit code belong to its caller, hence this module.
@@ -64,31 +65,41 @@ __all__ = [
 
 log = logging.getLogger("aifabric.kfp_pipelines.stepserver")
 
-# What the steps import, in the order they need it: prepare's before the server listens ...
+# What every step imports, before the server listens ...
 PRELOAD = (
     "kfp.dsl.executor_main",
     "numpy",
-    "pandas",
     "pydantic",
     "httpx",
-    "sqlalchemy",
     "aifabric.kfp_pipelines.steps",
     "aifabric.kfp_pipelines.tracking",
+)
+# ... then, while steps run: train's (TensorFlow: the critical path of a run, as prepare takes
+# well under its import), evaluate's (MLflow, scikit-learn, matplotlib: while train fits) and
+# last prepare's own (pandas, SQL, S3): the first prepare of a per-run server imports those
+# itself, in parallel with the server's TensorFlow import, instead of delaying it.
+PRELOAD_LATER = (
+    # Keras without scikit-learn and matplotlib, which it imports only for extras (keras_preload)
+    "aifabric.kfp_pipelines.keras_preload:import_keras_deferring_extras",
+    "aifabric.models.lstm_ae",
+    "onnxruntime",
+    "mlflow",
+    "mlflow.onnx",
+    "mlflow.pyfunc",  # what log_model imports on first use ...
+    "git",  # ... and, through the run's git context, GitPython
+    "onnx",
+    # mlflow's map of installed distributions, built on a process's first log_model (≈0.3 s of
+    # the evaluate step otherwise); a "module:function" entry is called once imported
+    "mlflow.utils.requirements_utils:_init_modules_to_packages_map",
+    "sklearn.ensemble",
+    "sklearn.metrics",
+    "matplotlib.pyplot",
+    "aifabric.kfp_pipelines.keras_preload:complete_keras",
+    "pandas",
+    "sqlalchemy",
     "aifabric.datasets.service",
     "aifabric.persistence",
     "aifabric.storage",
-)
-# ... then, while steps run, train's (TensorFlow, MLflow) and evaluate's (scikit-learn, matplotlib).
-PRELOAD_LATER = (
-    "tensorflow",
-    "keras",
-    "mlflow",
-    "mlflow.tensorflow",
-    "aifabric.models.lstm_ae",
-    "onnxruntime",
-    "sklearn.ensemble",
-    "sklearn.metrics",
-    "matplotlib",
 )
 STOP_TIMEOUT = 5.0
 IDLE_BEFORE_PRELOAD = 2.0  # seconds
@@ -97,9 +108,13 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _import(name: str) -> None:
+    """Import ``module``, or import ``module:function`` and call the function (a warm-up)."""
+    module, _, function = name.partition(":")
     try:
-        importlib.import_module(name)
-    except ImportError as exc:  # a lighter preload only costs the child the import
+        imported = importlib.import_module(module)
+        if function:
+            getattr(imported, function)()
+    except (ImportError, AttributeError) as exc:  # a lighter preload only costs the child the work
         log.warning("cannot preload %s: %s", name, exc)
 
 
@@ -160,7 +175,7 @@ class _Server:
         self.kill_at: dict[int, float] = {}  # pid -> when SIGKILL follows the SIGTERM
         self.stop = False
         self.importing = False
-        self.listening_since = time.monotonic()
+        self.quiet_since = time.monotonic()  # when the server last listened, forked or reaped
         self.sel, self.listener, self.wake_r = unixserver.listen(path, backlog=16)
         signal.signal(signal.SIGTERM, self._terminate)
         signal.signal(signal.SIGINT, self._terminate)
@@ -206,9 +221,10 @@ class _Server:
 
     def _preload_now(self) -> bool:
         """Import the later modules while a step runs (the first, prepare, needs none of them) or
-        once nothing asked for a step for a moment, not while the first request is on its way."""
+        once nothing asked for a step for a moment: not while a request is on its way, as the
+        next step's is right after a step ends (an import in progress would delay its fork)."""
         return bool(self.later) and (
-            bool(self.children) or time.monotonic() - self.listening_since > IDLE_BEFORE_PRELOAD
+            bool(self.children) or time.monotonic() - self.quiet_since > IDLE_BEFORE_PRELOAD
         )
 
     def _read(self, conn: socket.socket) -> None:
@@ -248,6 +264,7 @@ class _Server:
         for fd in fds:
             os.close(fd)
         self.children[pid] = conn
+        self.quiet_since = time.monotonic()
         log.info("forked step %s as pid %d", request["argv"][-1:], pid)
         with contextlib.suppress(OSError):
             conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
@@ -281,19 +298,10 @@ class _Server:
                 del self.kill_at[pid]
 
     def _reap(self) -> None:
-        while self.children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            conn = self.children.pop(pid, None)
-            code = os.waitstatus_to_exitcode(status)
+        for pid, code, conn in unixserver.reap(self.children):
+            self.quiet_since = time.monotonic()
             log.info("pid %d exited with %d", pid, code)
             if conn is not None:
-                with contextlib.suppress(OSError):
-                    conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
                 self._drop(conn)
 
     def _shutdown(self) -> None:

@@ -28,12 +28,13 @@ import numpy as np
 
 from aifabric.errors import InvalidRequest
 
-__all__ = ["CALENDAR_FEATURES", "EpochCallback", "ModelDefinition", "sliding_windows"]
+__all__ = ["CALENDAR_FEATURES", "REFERENCE_FEATURE", "EpochCallback", "ModelDefinition", "sliding_windows"]
 
 MS_PER_MINUTE = 60_000
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
 CALENDAR_FEATURES = ("weekday", "hour", "minute", "value")
+REFERENCE_FEATURE = "seasonal_residual"
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """Called after each epoch with the 0-based epoch number and its metrics (e.g. ``loss``)."""
@@ -53,6 +54,14 @@ def local_ms(timestamps_ms: np.ndarray, tz: str) -> np.ndarray:
     hours, inverse = np.unique(ts // MS_PER_HOUR, return_inverse=True)
     offsets = np.fromiter((_offset_ms(tz, int(h)) for h in hours), dtype=np.int64, count=hours.size)
     return ts + offsets[inverse]
+
+
+def _residual(values: np.ndarray, expected: np.ndarray | None) -> np.ndarray:
+    """``log1p(value) - expected``; 0 where the expected level is unknown (NaN)."""
+    if expected is None:
+        raise ValueError(f"the feature {REFERENCE_FEATURE!r} needs the expected levels of the points")
+    residual = np.log1p(np.maximum(np.asarray(values, dtype=np.float64), 0.0)) - np.asarray(expected)
+    return np.nan_to_num(residual, nan=0.0)
 
 
 def sliding_windows(
@@ -94,15 +103,24 @@ class ModelDefinition(ABC):
             self.timezone = timezone
         ZoneInfo(self.timezone)  # fail early on an unknown zone
 
-    def featurize(self, timestamps_ms: np.ndarray, values: np.ndarray) -> np.ndarray:
+    @property
+    def uses_reference(self) -> bool:
+        """Whether a feature needs the series' seasonal reference (:mod:`aifabric.models.reference`)."""
+        return REFERENCE_FEATURE in self.features
+
+    def featurize(
+        self, timestamps_ms: np.ndarray, values: np.ndarray, expected: np.ndarray | None = None
+    ) -> np.ndarray:
         """Raw points of one series (chronological) -> ``(n, len(features))`` float32.
 
         The default knows ``weekday`` (Monday = 0), ``hour``, ``minute`` (wall clock in
         ``timezone``), their cyclical encodings ``<name>_sin`` / ``<name>_cos`` (``sin(2 pi x /
         period)``: Sunday sits next to Monday and 23:00 next to 00:00, which the integer codes
-        hide), ``value`` and ``log_value`` (``log1p`` of the value, so that errors are relative
-        rather than absolute); override for other features. Pure numpy, because the Data Consumer
-        calls it on live records.
+        hide), ``value``, ``log_value`` (``log1p`` of the value, so that errors are relative
+        rather than absolute) and ``seasonal_residual`` (``log_value`` minus ``expected``, the
+        series' usual ``log_value`` at that time from the seasonal reference; 0 where ``expected``
+        is NaN, i.e. for a series the reference does not know); override for other features.
+        Pure numpy, because the Data Consumer calls it on live records.
         """
         ts = local_ms(timestamps_ms, self.timezone)
         calendar = {
@@ -117,6 +135,7 @@ class ModelDefinition(ABC):
         columns |= {
             "value": lambda: np.asarray(values, dtype=np.float64),
             "log_value": lambda: np.log1p(np.maximum(np.asarray(values, dtype=np.float64), 0.0)),
+            REFERENCE_FEATURE: lambda: _residual(values, expected),
         }
         unknown = [f for f in self.features if f not in columns]
         if unknown:
@@ -157,19 +176,11 @@ class ModelDefinition(ABC):
         diff = np.asarray(windows, dtype=np.float64) - np.asarray(reconstructed, dtype=np.float64)
         return np.mean(diff * diff, axis=tuple(range(1, diff.ndim)))
 
-    def log_native_model(self, model: Any, onnx_path: Path, signature: Any) -> str:
-        """Log the trained model to the active MLflow run with ``signature``; return its model URI.
+    def save_native_model(self, model: Any, directory: Path) -> Path | None:
+        """Write the trained object in its framework's own format into ``directory``; return the file.
 
-        The default logs the ONNX file (any framework can export one); frameworks with an MLflow
-        flavour override this to log their native format, as the LSTM-AE does with Keras.
+        The pipeline logs it as a run artifact beside the MLflow model, which is the ONNX export
+        (what serving runs) with its signature. The default writes nothing: any framework can
+        export ONNX, not every one has a file format.
         """
-        from importlib.metadata import version
-
-        import mlflow
-        import onnx
-
-        pins = [f"{pkg}=={version(pkg)}" for pkg in ("onnx", "onnxruntime", "numpy")]
-        info = mlflow.onnx.log_model(
-            onnx.load(str(onnx_path)), name="model", signature=signature, pip_requirements=pins
-        )
-        return info.model_uri
+        return None

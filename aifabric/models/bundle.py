@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from aifabric.models.base import sliding_windows
 from aifabric.models.calibration import Calibration
+from aifabric.models.reference import SeasonalReference
 
 if TYPE_CHECKING:
     from aifabric.models.base import ModelDefinition
@@ -47,6 +48,9 @@ class ScoringBundle(BaseModel):
     timezone: str = "UTC"
     scaler_mean: list[float]
     scaler_scale: list[float]
+    reference: SeasonalReference | None = Field(
+        None, description="expected levels of the training series, for definitions that use them"
+    )
     calibration: Calibration
     threshold: float = Field(
         ge=0.0, le=1.0, description="probability at or above which a window is anomalous"
@@ -96,10 +100,39 @@ class ScoringBundle(BaseModel):
         scale = np.asarray(self.scaler_scale, dtype=np.float32)
         return ((np.asarray(features, dtype=np.float32) - mean) / scale).astype(np.float32, copy=False)
 
-    def preprocess(self, timestamps_ms: np.ndarray, values: np.ndarray) -> np.ndarray:
+    def expected_levels(self, rows: np.ndarray, timestamps_ms: np.ndarray) -> np.ndarray | None:
+        """The points' expected levels for a definition that uses the seasonal reference, else None.
+
+        ``rows`` are :meth:`SeasonalReference.row_of` of each point's series; without a reference
+        (a bundle written before it existed) every level is unknown.
+        """
+        if not self.definition_instance().uses_reference:
+            return None
+        if self.reference is None:
+            return np.full(np.asarray(timestamps_ms).shape[0], np.nan)
+        return self.reference.expected_at(rows, timestamps_ms)
+
+    def reference_row(self, series: str) -> int:
+        """The reference's row for a series key (-1: unknown, or no reference)."""
+        return self.reference.row_of(series) if self.reference is not None else -1
+
+    def featurize(self, rows: np.ndarray, timestamps_ms: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Scaled features of points (of any series; ``rows`` as in :meth:`expected_levels`)."""
+        ts = np.asarray(timestamps_ms)
+        expected = self.expected_levels(rows, ts)
+        definition = self.definition_instance()
+        raw = (
+            definition.featurize(ts, values)
+            if expected is None
+            else definition.featurize(ts, values, expected)
+        )
+        return self.scale(raw)
+
+    def preprocess(self, timestamps_ms: np.ndarray, values: np.ndarray, series: str = "") -> np.ndarray:
         """One series' chronological raw points -> scaled windows ``(n - window + 1, window, f)``."""
-        features = self.definition_instance().featurize(np.asarray(timestamps_ms), np.asarray(values))
-        return sliding_windows(self.scale(features), self.window)
+        ts = np.asarray(timestamps_ms)
+        rows = np.full(ts.shape[0], self.reference_row(series), dtype=np.int64)
+        return sliding_windows(self.featurize(rows, ts, np.asarray(values)), self.window)
 
 
 class ScoreOutput(NamedTuple):

@@ -33,8 +33,9 @@ DEFINITION_CLASS_FOR_NAME = {
     "lstm_ae": "aifabric.models.lstm_ae:LSTMAutoencoder",
     "lstm_ae_log": "aifabric.models.lstm_ae:LogLSTMAutoencoder",
     "lstm_ae_cyclic": "aifabric.models.lstm_ae:CyclicLSTMAutoencoder",
+    "lstm_ae_seasonal": "aifabric.models.lstm_ae:SeasonalLSTMAutoencoder",
 }
-DEFAULT_DEFINITION = "lstm_ae_cyclic"
+DEFAULT_DEFINITION = "lstm_ae_seasonal"
 """What training uses when the request names no definition (docs/training.md says why)."""
 
 

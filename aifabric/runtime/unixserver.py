@@ -11,9 +11,10 @@ import os
 import selectors
 import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["drain", "listen"]
+__all__ = ["drain", "listen", "reap"]
 
 
 def listen(path: Path, backlog: int) -> tuple[selectors.BaseSelector, socket.socket, int]:
@@ -43,3 +44,22 @@ def drain(wake_r: int) -> None:
     """Empty the wake-up pipe (its bytes only say that a signal came)."""
     with contextlib.suppress(BlockingIOError):
         os.read(wake_r, 4096)
+
+
+def reap(children: dict[int, socket.socket | None]) -> Iterator[tuple[int, int, socket.socket | None]]:
+    """Every ended child of ``children`` (pid -> its client's connection), without waiting: each is
+    removed, its client (if any) told ``{"exit": code}``, and ``(pid, exit code, connection)``
+    yielded for the caller to log and close."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = children.pop(pid, None)
+        code = os.waitstatus_to_exitcode(status)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.sendall(b'{"exit": %d}\n' % code)
+        yield pid, code, conn

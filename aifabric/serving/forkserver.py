@@ -195,19 +195,9 @@ class _Server:
             conn.sendall(orjson.dumps({"pid": pid}) + b"\n")
 
     def _reap(self) -> None:
-        while self.children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            conn = self.children.pop(pid, None)
-            code = os.waitstatus_to_exitcode(status)
+        for pid, code, conn in unixserver.reap(self.children):
             log.info("pid %d exited with %d", pid, code)
             if conn is not None:
-                with contextlib.suppress(OSError):
-                    conn.sendall(orjson.dumps({"exit": code}) + b"\n")
                 self.clients.discard(conn)
                 conn.close()
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from aifabric.config import Settings
 from aifabric.errors import Conflict, InvalidRequest, NotFound
+from aifabric.persistence.db import utcnow
 from aifabric.records import ScoreResult
 from aifabric.registered_names import registry_name, split_registry_name
 from aifabric.serving.backends.base import get_backend
@@ -42,9 +43,7 @@ __all__ = [
 ]
 
 
-def _pin(
-    settings: Settings, tenant: str, ref: DeploymentCreate | DeploymentRedeploy
-) -> tuple[str, str, str]:
+def _pin(settings: Settings, tenant: str, ref: DeploymentCreate | DeploymentRedeploy) -> tuple[str, str, str]:
     """(pinned model URI, model name, version) for a request.
 
     ``model`` names the tenant's registered model (``<tenant>.<model>`` in MLflow); an admin's
@@ -129,6 +128,7 @@ def _store(row: DeploymentRow, components: list[ComponentStatus]) -> None:
 
 def _record(row: DeploymentRow, outcome: DeployOutcome) -> None:
     _store(row, outcome.components)
+    row.updated_at = utcnow()  # always a new version, even if only components changed
     if outcome.timing is not None:
         t = outcome.timing
         row.timings.append(
@@ -230,11 +230,28 @@ def _ensure_topics(settings: Settings, row: DeploymentRow) -> None:
 
 
 def get_deployment(session: Session, settings: Settings, tenant: str, deployment_id: str) -> DeploymentPublic:
-    """The deployment with each component's live state (pending / ready / failed + reason)."""
+    """The deployment with each component's live state (pending / ready / failed + reason).
+
+    The live state is stored only if nobody wrote the deployment since it was read: a status
+    check that read the row just before a (re)deploy recorded new processes would otherwise
+    overwrite them with the old, dead ones, and the deployment would stay ``failed`` for good.
+    """
     row = _row(session, tenant, deployment_id)
-    if row.state != "stopped":
-        _store(row, get_backend(settings).status(_spec(row)))
-        session.commit()
+    if row.state == "stopped":
+        return _public(row, settings)
+    seen = row.updated_at
+    components = get_backend(settings).status(_spec(row))
+    claimed = session.execute(
+        update(DeploymentRow)
+        .where(DeploymentRow.id == row.id, DeploymentRow.updated_at == seen)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:  # written meanwhile: what is stored now is newer than what we saw
+        session.rollback()
+        return _public(_row(session, tenant, deployment_id), settings)
+    _store(row, components)
+    session.commit()
     return _public(row, settings)
 
 

@@ -49,13 +49,16 @@ makes an idle consumer cheaper and a busy one slower.
 Idle pause and its wake-up cost: after ``idle_after`` seconds without a record (5 s;
 ``AIFABRIC_CONSUMER_IDLE_AFTER_S``, 0 turns it off) the consumer pauses its partitions, so it
 sends the broker no waiting fetches at all, and probes their high watermarks every
-``idle_probe`` seconds (1 s; ``AIFABRIC_CONSUMER_IDLE_PROBE_S``), resuming as soon as one moves
-(:class:`aifabric.broker.BatchConsumer`). An idle consumer then costs the broker ≈1-2 millicores
-instead of ≈20. The price is paid once per quiet spell: the first records after it wait for the
-next probe (up to ``idle_probe``), the resume and one fetch: ``bench/stream_throughput.py``
-measured 0.9-1.7 s from sending the first record after a quiet spell to its commit, against
-≈50 ms for a consumer that is awake. While records keep coming (gaps shorter than
-``idle_after``) the consumer never pauses, so the latency at a steady rate is not affected.
+``idle_probe`` seconds (1 s; ``AIFABRIC_CONSUMER_IDLE_PROBE_S``), every ``idle_probe_max``
+seconds (3 s; ``AIFABRIC_CONSUMER_IDLE_PROBE_MAX_S``) once no record has come for a minute,
+resuming as soon as one moves (:class:`aifabric.broker.BatchConsumer`). An idle consumer then
+costs the broker ≈1 millicore instead of ≈20 (heartbeats, every third of the session, are most of
+its requests). The price is paid once per quiet spell: the first records after it wait for the
+next probe (up to ``idle_probe``, or ``idle_probe_max`` after a long quiet), the resume and one
+fetch: ``bench/stream_throughput.py`` measured 0.9-1.7 s from sending the first record after a
+short quiet spell to its commit, against ≈50 ms for a consumer that is awake; after a long one,
+0.5-2.0 s to consumed. While records keep coming (gaps shorter than ``idle_after``) the consumer
+never pauses, so the latency at a steady rate is not affected.
 """
 
 from __future__ import annotations
@@ -111,11 +114,15 @@ class ConsumerConfig:
         session_timeout_ms: int = 2000,
         idle_after: float = 5.0,
         idle_probe: float = 1.0,
+        idle_probe_max: float = 3.0,
     ) -> None:
         if not topics:
             raise ValueError("no input topics (AIFABRIC_CONSUMER_TOPICS is empty)")
-        if idle_after < 0 or idle_probe <= 0:
-            raise ValueError(f"idle_after must be >= 0 and idle_probe > 0, got {idle_after}, {idle_probe}")
+        if idle_after < 0 or idle_probe <= 0 or idle_probe_max < idle_probe:
+            raise ValueError(
+                "idle_after must be >= 0, idle_probe > 0 and idle_probe_max >= idle_probe, "
+                f"got {idle_after}, {idle_probe}, {idle_probe_max}"
+            )
         self.topics = list(topics)
         self.group_id = group_id
         self.results_topic = results_topic
@@ -128,6 +135,7 @@ class ConsumerConfig:
         self.session_timeout_ms = session_timeout_ms
         self.idle_after = idle_after
         self.idle_probe = idle_probe
+        self.idle_probe_max = idle_probe_max
 
     @classmethod
     def from_env(cls, model_name: str) -> ConsumerConfig:
@@ -144,6 +152,7 @@ class ConsumerConfig:
             fetch_wait_ms=int(env.get("AIFABRIC_CONSUMER_FETCH_WAIT_MS", "100")),
             idle_after=float(env.get("AIFABRIC_CONSUMER_IDLE_AFTER_S", "5")),
             idle_probe=float(env.get("AIFABRIC_CONSUMER_IDLE_PROBE_S", "1")),
+            idle_probe_max=float(env.get("AIFABRIC_CONSUMER_IDLE_PROBE_MAX_S", "3")),
         )
 
 
@@ -157,10 +166,13 @@ class RewindingConsumer(BatchConsumer):
             config.topics,
             idle_after=config.idle_after or None,
             idle_probe=config.idle_probe,
+            idle_probe_max=config.idle_probe_max,
             **{
                 "fetch.wait.max.ms": config.fetch_wait_ms,
                 "session.timeout.ms": config.session_timeout_ms,
-                "heartbeat.interval.ms": max(100, config.session_timeout_ms // 5),
+                # a third of the session (the usual bound): an idle consumer's heartbeats are
+                # most of the requests it sends the broker
+                "heartbeat.interval.ms": max(100, config.session_timeout_ms // 3),
             },
         )
         self.rewind = config.rewind

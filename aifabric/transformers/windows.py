@@ -9,8 +9,10 @@ are gathered at once. Windows end at each new point, so a stream scores exactly 
 pipeline (``ScoringBundle.preprocess``).
 
 Features are pointwise when the definition keeps :meth:`ModelDefinition.featurize` (calendar and
-value features of one point depend on that point alone). A definition that overrides it may look
-at neighbours, so its features are recomputed per series over tail + new points, as offline.
+value features of one point depend on that point alone, and ``seasonal_residual`` on that point
+and its series' row in the bundle's seasonal reference, looked up once per series). A definition
+that overrides it may look at neighbours, so its features are recomputed per series over tail +
+new points, as offline.
 
 Ordering and lateness: a point newer than the series' newest is scored. A point with a time
 stamp already in the tail is a duplicate (at-least-once redelivery) and is skipped. An older point
@@ -94,11 +96,13 @@ class SeriesWindows:
         feats = np.zeros((capacity, self.keep, self.n_features), np.float32)
         lens = np.zeros(capacity, np.int64)
         newest = np.full(capacity, _NONE, np.int64)
+        ref_rows = np.full(capacity, -1, np.int64)
         if old is not None:
             n = old.shape[0]
             ts[:n], values[:n], feats[:n] = self._ts, self._values, self._feats
-            lens[:n], newest[:n] = self._len, self._newest
+            lens[:n], newest[:n], ref_rows[:n] = self._len, self._newest, self._ref_rows
         self._ts, self._values, self._feats, self._len, self._newest = ts, values, feats, lens, newest
+        self._ref_rows = ref_rows
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -116,6 +120,7 @@ class SeriesWindows:
                 if slot >= self._len.shape[0]:
                     self._alloc(2 * self._len.shape[0])
             self._slot[key] = slot
+            self._ref_rows[slot] = self.bundle.reference_row(key)
         return slot
 
     def drop(self, origins: Iterable[tuple[str, int]]) -> int:
@@ -129,8 +134,9 @@ class SeriesWindows:
             self._free.append(s)
         return len(slots)
 
-    def _features(self, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return self.bundle.scale(self._definition.featurize(ts, values))
+    def _features(self, slots: np.ndarray, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Scaled feature rows of points of the series in ``slots`` (one slot per point)."""
+        return self.bundle.featurize(self._ref_rows[slots], ts, values)
 
     def add(self, points: Iterable[Point]) -> WindowBatch:
         """Apply a micro-batch of :class:`Point`; return the windows ending at each new, emitting point."""
@@ -209,7 +215,11 @@ class SeriesWindows:
         i = int(np.searchsorted(tail, t))
         if i == 0 and length >= keep:
             return  # older than the whole tail: no future window reaches it
-        row = self._features(np.array([t], np.int64), np.array([value]))[0] if self.pointwise else 0.0
+        row = (
+            self._features(np.array([slot]), np.array([t], np.int64), np.array([value]))[0]
+            if self.pointwise
+            else 0.0
+        )
         # rows before the insertion point move one to the left (the oldest falls off a full tail)
         at = keep - length + i
         start = max(keep - length - 1, 0)
@@ -240,11 +250,13 @@ class SeriesWindows:
         c_ts[rows], c_val[rows] = ft, fv
         if self.pointwise:
             c_feat[tail_rows] = self._feats[u].reshape(-1, f)
-            c_feat[rows] = self._features(ft, fv)
+            c_feat[rows] = self._features(fs, ft, fv)
         else:  # features may depend on neighbours: featurize each series' valid rows as offline
-            for b, size, length in zip(block.tolist(), sizes.tolist(), lens.tolist(), strict=True):
+            for slot, b, size, length in zip(
+                u.tolist(), block.tolist(), sizes.tolist(), lens.tolist(), strict=True
+            ):
                 lo, hi = b + keep - length, b + size
-                c_feat[lo:hi] = self._features(c_ts[lo:hi], c_val[lo:hi])
+                c_feat[lo:hi] = self._features(np.full(hi - lo, slot), c_ts[lo:hi], c_val[lo:hi])
         # a window ends at each new point whose series has window - 1 points before it
         sel = (k + np.repeat(lens, counts) >= keep) & emit[fresh]
         if sel.any():

@@ -12,7 +12,8 @@ from aifabric.adapters.base import StreamFilters, StreamParams, build_config
 from aifabric.adapters.flexric import KPM_TABLE
 from aifabric.adapters.simulators.nwdaf_sim import NwdafSimulator
 from aifabric.adapters.xapp_forwarder import KpmForwarder, indication_json
-from tests.adapters.util import MemorySink, wait_for
+from tests.adapters.util import MemorySink
+from tests.conftest import wait_for
 
 
 def run(config: dict, metrics: list[str], period: float, filters: dict | None = None):

@@ -12,7 +12,8 @@ import pytest
 
 from aifabric.adapters.base import StreamFilters, StreamParams, build_config
 from aifabric.adapters.nwdaf import ANALYTICS_PATH, SUBSCRIPTIONS_PATH, subscription_body
-from tests.adapters.util import MemorySink, wait_for
+from tests.adapters.util import MemorySink
+from tests.conftest import wait_for
 
 EVENTS = "TS29520_Nnwdaf_EventsSubscription.yaml"
 ANALYTICS = "TS29520_Nnwdaf_AnalyticsInfo.yaml"

@@ -1,10 +1,8 @@
-"""Test helpers: an in-memory sink and polling with a deadline (no sleeps as synchronisation)."""
+"""Test helper: an in-memory sink for what an adapter publishes."""
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from typing import TypeVar
 
 from aifabric.records import Record, decode
@@ -34,15 +32,3 @@ class MemorySink:
         for (key, _), rec in zip(self.items, out, strict=True):
             assert rec.key == key, f"message key {key!r} is not the series key {rec.key!r}"
         return out
-
-
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
-    """Poll ``predicate`` until it returns something truthy or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)

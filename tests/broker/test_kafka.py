@@ -83,16 +83,19 @@ def test_ten_thousand_records_round_trip_without_loss(broker) -> None:
     assert all(vals == sorted(vals) for vals in by_key.values())
 
 
-def test_idle_consumer_stops_fetching_and_wakes_on_new_records(broker) -> None:
+@pytest.mark.parametrize("long_quiet", [False, True], ids=["short-probe", "slow-probe"])
+def test_idle_consumer_stops_fetching_and_wakes_on_new_records(broker, monkeypatch, long_quiet) -> None:
     """After ``idle_after`` s without records the consumer pauses its partitions; a record sent
-    while it is paused wakes it (watermark probe) and is delivered, as are later ones, once each."""
+    while it is paused wakes it (watermark probe) and is delivered, as are later ones, once each.
+    After a long quiet (here: at once) the probes are ``idle_probe_max`` apart and still wake it."""
+    if long_quiet:
+        monkeypatch.setattr("aifabric.broker.consumer.IDLE_SLOW_AFTER_S", 0.0)
     name = topic_name("idle")
     KafkaAdmin(broker).ensure_topic(name, partitions=2)
     records = make_records(30)
-    with (
-        RecordProducer(broker) as producer,
-        BatchConsumer(broker, f"g-{name}", [name], idle_after=0.5, idle_probe=0.2) as consumer,
-    ):
+    idle = {"idle_after": 0.5, "idle_probe": 0.2, "idle_probe_max": 0.6}
+    with RecordProducer(broker) as producer, BatchConsumer(broker, f"g-{name}", [name], **idle) as consumer:
+        assert consumer._probe_interval(time.monotonic()) == (0.6 if long_quiet else 0.2)
         consumer.wait_assigned(30)
         got = []
         for round_ in range(3):

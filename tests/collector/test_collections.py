@@ -15,7 +15,7 @@ from aifabric.collector.models import CollectionCreate, JobState, PersistRequest
 from aifabric.collector.runner import Collector
 from aifabric.errors import InvalidRequest, NotFound
 from aifabric.records import decode
-from tests.adapters.util import wait_for
+from tests.conftest import wait_for
 
 
 def request(sim, **kw) -> CollectionCreate:

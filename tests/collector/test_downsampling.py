@@ -12,8 +12,8 @@ from aifabric.collector.models import JobState, PersistRequest
 from aifabric.collector.runner import Collector
 from aifabric.collector.tables import CollectionStream
 from aifabric.records import Record
-from tests.adapters.util import wait_for
 from tests.collector.test_collections import create, get, request
+from tests.conftest import wait_for
 
 
 def stop(sessions, cid):

@@ -15,8 +15,7 @@ from aifabric.collector.process import collector_spec
 from aifabric.persistence import init_db, make_engine, session_factory
 from aifabric.runtime import ManagedProcess
 from aifabric.runtime.services import settings_env
-from tests.adapters.util import wait_for
-from tests.conftest import make_settings
+from tests.conftest import make_settings, wait_for
 
 
 def test_simulator_processes_start_answer_and_stop(tmp_path):

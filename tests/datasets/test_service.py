@@ -86,6 +86,8 @@ def test_onboard_list_show_and_content_addressing(stack, session, files):
         service.get_version(session, tenant="t1", ref=f"{name}@9")
     with pytest.raises(InvalidRequest, match="must be a number"):
         service.get_version(session, tenant="t1", ref=f"{name}@x")
+    with pytest.raises(InvalidRequest, match="not a dataset reference"):  # SQL drivers refuse NUL
+        service.get_version(session, tenant="t1", ref=f"{name}\x00@1")
 
 
 def test_bad_upload_leaves_nothing_behind(stack, session, files):

@@ -12,9 +12,9 @@ import psutil
 import pytest
 from PIL import Image
 
-from tests.conftest import free_port_block
+from tests.conftest import free_port_block, wait_for
 from tests.conftest import stack_env as cli_env
-from tests.runtime.test_stack_cli import stack_pids, wait_until
+from tests.runtime.test_stack_cli import stack_pids
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def test_quick_demo_writes_the_report_and_stops_everything(tmp_path) -> None:
             subprocess.run([sys.executable, "-m", "aifabric.cli", "down"], env=env, timeout=60)
     assert run.returncode == 0, run.stderr[-4000:]
     assert not leftover, f"processes left running: {leftover}"
-    wait_until(lambda: not stack_pids(data_dir), 10, "no process of the demo's data dir")
+    wait_for(lambda: not stack_pids(data_dir), 10, "no process of the demo's data dir")
 
     api_port = env["AIFABRIC_API__PORT"]
     assert f"http://127.0.0.1:{api_port}/docs" in run.stdout
@@ -107,7 +107,7 @@ def test_keep_serves_until_ctrl_c_then_leaves_only_the_stack(tmp_path) -> None:
                 raise AssertionError(f"demo exited {proc.returncode}: {err.read_text()[-4000:]}")
             return "Ctrl-C stops the deployments" in out.read_text()
 
-        wait_until(kept, DEMO_TIMEOUT_S, "the demo to report and keep running")
+        wait_for(kept, DEMO_TIMEOUT_S, "the demo to report and keep running")
         assert (report / "report.json").exists()
         headers = {"Authorization": f"Bearer {(data_dir / 'token').read_text().strip()}"}
         with httpx.Client(base_url=api, headers=headers, timeout=30) as c:
@@ -116,7 +116,7 @@ def test_keep_serves_until_ctrl_c_then_leaves_only_the_stack(tmp_path) -> None:
             pids = {x["pid"] for d in deployments for x in d["components"]}
             assert len(pids) == 6 and all(psutil.pid_exists(p) for p in pids)
             first = deployments[0]["id"]
-            scored = wait_until(
+            scored = wait_for(
                 lambda: c.get(f"/deployments/{first}/results", params={"limit": 5}).json(),
                 60,
                 "scores from the kept deployment",
@@ -128,7 +128,7 @@ def test_keep_serves_until_ctrl_c_then_leaves_only_the_stack(tmp_path) -> None:
             proc.send_signal(signal.SIGINT)
             assert proc.wait(120) == 0, err.read_text()[-4000:]
             assert "deployments stopped; the stack keeps running" in err.read_text()
-            wait_until(lambda: not any(psutil.pid_exists(p) for p in pids), 30, "the deployments to stop")
+            wait_for(lambda: not any(psutil.pid_exists(p) for p in pids), 30, "the deployments to stop")
             assert c.get("/deployments").json()["count"] == 0
             assert c.get(f"/collections/{collection['id']}").json()["state"] == "stopped"
             assert c.get("/health").status_code == 200  # the stack is still up
@@ -137,4 +137,4 @@ def test_keep_serves_until_ctrl_c_then_leaves_only_the_stack(tmp_path) -> None:
             proc.kill()
             proc.wait(30)
         subprocess.run([sys.executable, "-m", "aifabric.cli", "down"], env=env, timeout=120)
-    wait_until(lambda: not stack_pids(data_dir), 30, "no process of the demo's data dir")
+    wait_for(lambda: not stack_pids(data_dir), 30, "no process of the demo's data dir")

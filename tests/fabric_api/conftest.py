@@ -6,7 +6,6 @@ test) and exposes the embedded admin token it wrote, plus helpers to make tenant
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -57,18 +56,6 @@ class Api:
             resp = c.post("/admin/tokens", json={"tenant": tenant, "admin": admin})
             assert resp.status_code == 201, resp.text
             return resp.json()["token"]
-
-
-def wait_for(fn: Callable[[], object], timeout: float, what: str, poll: float = 0.2):
-    """Poll ``fn`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(poll)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def api_settings(stack: Settings, data_dir: Path, sql_url: str) -> Settings:

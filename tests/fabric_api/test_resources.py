@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from aifabric.datasets.milan_generator import GeneratorConfig, generate
-from tests.conftest import register_bundle
-from tests.fabric_api.conftest import wait_for
+from tests.conftest import register_bundle, wait_for
 from tests.fabric_api.test_auth import assert_problem
 
 pytestmark = pytest.mark.integration

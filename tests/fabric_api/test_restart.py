@@ -6,8 +6,7 @@ import pytest
 
 from aifabric.datasets.milan_generator import GeneratorConfig, generate
 from aifabric.runtime.process import pid_alive
-from tests.conftest import register_bundle
-from tests.fabric_api.conftest import wait_for
+from tests.conftest import register_bundle, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,9 @@ HEAVY = ("tensorflow", "keras", "mlflow", "sklearn", "pandas", "matplotlib")
     ["aifabric.kfp_pipelines.steps", "aifabric.kfp_pipelines.tracking", "aifabric.kfp_pipelines.runner"],
 )
 def test_step_modules_import_no_heavy_library(module):
-    """Heavy libraries load inside the step that needs them: TF and mlflow in train, pandas in
-    prepare, scikit-learn and matplotlib in evaluate; register and the runner use REST."""
+    """Heavy libraries load inside the step that needs them: TF in train, pandas in prepare,
+    scikit-learn, matplotlib and mlflow (to log the model) in evaluate; register and the runner
+    use REST."""
     code = f"import sys, {module}; print([m for m in {HEAVY!r} if m in sys.modules])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

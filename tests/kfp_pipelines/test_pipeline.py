@@ -21,7 +21,7 @@ from aifabric.kfp_pipelines.config import Gate, PipelineConfig
 from aifabric.kfp_pipelines.service import TrainingCreate, TrainingRunRow
 from aifabric.models.bundle import Scorer, ScoringBundle
 from aifabric.models.catalog import onboard_definition
-from aifabric.models.lstm_ae import CyclicLSTMAutoencoder
+from aifabric.models.lstm_ae import SeasonalLSTMAutoencoder
 from aifabric.registered_names import registry_name
 from aifabric.storage import ObjectStore
 
@@ -111,11 +111,14 @@ def test_lstm_ae_version_is_registered_with_bundle_in_s3(
     bundle_dir = _fetch_bundle(stack, run.bundle_uri, tmp_path)
     assert {"bundle.json", "model.onnx"} <= {p.name for p in bundle_dir.iterdir()}
     bundle = ScoringBundle.load(bundle_dir)
-    assert bundle.definition == "aifabric.models.lstm_ae:CyclicLSTMAutoencoder"  # the default
-    assert bundle.features == [*CyclicLSTMAutoencoder.features] and bundle.window == 12
+    assert bundle.definition == "aifabric.models.lstm_ae:SeasonalLSTMAutoencoder"  # the default
+    assert bundle.features == [*SeasonalLSTMAutoencoder.features] and bundle.window == 12
     assert bundle.timezone == "Europe/Rome" and bundle.threshold == 0.99
     frame = datasets.read_version(ObjectStore(stack), milan_version)
-    windows = bundle.preprocess(frame["timestamp"].to_numpy(), frame["internet"].to_numpy())
+    assert bundle.reference is not None and set(bundle.reference.profiles) == set(frame["series"].unique())
+    square = str(frame["series"].iloc[0])
+    assert bundle.reference_row(f"EDGE/internet/square={square}") >= 0  # live keys find their square
+    windows = bundle.preprocess(frame["timestamp"].to_numpy(), frame["internet"].to_numpy(), series=square)
     scores = Scorer.from_dir(bundle_dir).score(windows)
     assert np.isfinite(scores.errors).all() and len(scores.errors) == len(frame) - 11
     assert ((scores.probabilities >= 0) & (scores.probabilities <= 1)).all()
@@ -157,3 +160,35 @@ def test_failed_gate_registers_but_keeps_the_alias(stack, trainings):
     client, registered = _client(stack), registry_name("default", run.model_name)
     assert client.get_model_version_by_alias(registered, "champion").version == "1"
     assert client.get_model_version(registered, "2").tags["gate"] == "failed"
+
+
+def test_the_mlflow_model_is_the_onnx_export_with_signature_and_keras_beside_it(stack, trainings, tmp_path):
+    """The registered version's MLflow model is the ONNX file serving runs (with its signature); the
+    Keras model is a run artifact and reconstructs as the ONNX model does."""
+    import keras
+
+    run, _ = trainings
+    client = _client(stack)
+    version = client.get_model_version(registry_name("default", run.model_name), run.model_version)
+    assert version.source.startswith("models:/m-")
+    logged_model = client.get_logged_model(version.source.removeprefix("models:/"))
+    assert logged_model.source_run_id == run.mlflow_run_id
+    mlmodel = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"{logged_model.artifact_location}/MLmodel",
+        dst_path=str(tmp_path),
+        tracking_uri=stack.mlflow.tracking_uri,
+    )
+    logged = mlflow.models.Model.load(mlmodel)
+    assert "onnx" in logged.flavors and logged.signature is not None
+    (tmp_path / "bundle").mkdir()
+    bundle = ScoringBundle.load(_fetch_bundle(stack, run.bundle_uri, tmp_path / "bundle"))
+    (spec,) = logged.signature.inputs.inputs
+    assert spec.shape == (-1, bundle.window, len(bundle.features))
+
+    assert "model.keras" in {a.path for a in client.list_artifacts(run.mlflow_run_id)}
+    keras_file = client.download_artifacts(run.mlflow_run_id, "model.keras", str(tmp_path))
+    shape = (16, bundle.window, len(bundle.features))
+    windows = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    native = keras.saving.load_model(keras_file).predict(windows, verbose=0)
+    onnx_rec = Scorer.from_dir(tmp_path / "bundle").reconstruct(windows)
+    np.testing.assert_allclose(native, onnx_rec, rtol=1e-3, atol=1e-4)

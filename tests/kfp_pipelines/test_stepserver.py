@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from aifabric.config import Settings
 from aifabric.kfp_pipelines.stepserver import shared_socket_path, step_server, step_server_spec
 from aifabric.runtime.process import ManagedProcess, pid_alive
 from aifabric.runtime.supervisor import default_stages
+from tests.conftest import wait_for
 
 
 @dsl.component(base_image="python:3.11", install_kfp_package=False)
@@ -91,16 +91,6 @@ def blocking(pid_file: str) -> str:
     return "unreachable"
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _client_pid(socket_path: str) -> int | None:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -120,11 +110,11 @@ def test_a_step_whose_client_dies_is_stopped(tmp_path):
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
         task = threading.Thread(target=lambda: _run_quietly(blocking, pid_file=str(pid_file)), daemon=True)
         task.start()
-        step_pid = int(_wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the step to start"))
+        step_pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the step to start"))
         client = _client_pid(str(server.socket))
         assert client is not None
         os.kill(client, signal.SIGKILL)  # kfp.local's task killed
-        _wait_for(lambda: not pid_alive(step_pid), 15, "the step to be stopped")
+        wait_for(lambda: not pid_alive(step_pid), 15, "the step to be stopped")
         task.join(timeout=30)
         assert not task.is_alive()
         assert "went away; stopping the step" in (tmp_path / "steps.log").read_text()

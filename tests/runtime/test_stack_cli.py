@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -14,7 +13,7 @@ import psutil
 import pytest
 
 from aifabric.config import Settings
-from tests.conftest import stack_env
+from tests.conftest import stack_env, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -49,16 +48,6 @@ def stack_pids(data_dir: Path) -> set[int]:
     return found
 
 
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def test_up_status_down_leaves_nothing_behind(tmp_path) -> None:
     env = stack_env(tmp_path)
     try:
@@ -77,7 +66,7 @@ def test_up_status_down_leaves_nothing_behind(tmp_path) -> None:
 
         # the supervisor restarts a part that dies
         os.kill(parts["broker"]["pid"], signal.SIGKILL)
-        restarted = wait_until(
+        restarted = wait_for(
             lambda: (
                 (p := {x["name"]: x for x in status(env)["parts"]}["broker"])["restarts"] >= 1
                 and p["healthy"]
@@ -93,7 +82,7 @@ def test_up_status_down_leaves_nothing_behind(tmp_path) -> None:
         down = aifabric(env, "down")
     assert down.returncode == 0, down.stderr
     assert "stopped" in down.stderr
-    wait_until(lambda: not stack_pids(tmp_path), 30, "every stack process to exit")
+    wait_for(lambda: not stack_pids(tmp_path), 30, "every stack process to exit")
     after = aifabric(env, "status", "--json")
     assert after.returncode == 1 and orjson.loads(after.stdout)["running"] is False
 
@@ -114,4 +103,4 @@ def test_configured_parts_are_used_instead_of_embedded_ones(tmp_path, broker: Se
         assert not (tmp_path / "aifabric.db").exists() and not (tmp_path / "mlflow.db").exists()
     finally:
         aifabric(env, "down")
-    wait_until(lambda: not stack_pids(tmp_path), 30, "every stack process to exit")
+    wait_for(lambda: not stack_pids(tmp_path), 30, "every stack process to exit")

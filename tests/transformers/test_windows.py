@@ -11,6 +11,7 @@ from aifabric.records import InvalidRecord
 from aifabric.serving.sample_bundle import write_sample_bundle
 from aifabric.transformers.points import parse_point
 from aifabric.transformers.windows import Point, SeriesWindows
+from tests.conftest import save_seasonal_bundle
 
 T0 = 1_700_000_000_000
 STEP = 600_000
@@ -150,3 +151,36 @@ def test_dropped_slots_are_reused_without_leaking_history(bundle):
     again = sw.add(Point("c", T0 + STEP * i, 2.0, ("t", 0)) for i in range(11))
     assert len(again) == 0  # "c" took "a"'s slot with an empty tail
     assert sw.add([Point("b", T0 + STEP * 11, 1.0)]).keys == ["b"]
+
+
+def test_seasonal_residual_streams_like_offline_per_series(tmp_path):
+    """A definition with the seasonal reference: each live series gets its own training series'
+    expected levels (matched by label value), an unknown series residual 0, as offline."""
+    from aifabric.models.reference import SeasonalReference
+
+    day = T0 + STEP * np.arange(144)
+    reference = SeasonalReference.fit(
+        [("1", day, np.full(144, 100.0)), ("2", day, np.linspace(10, 1000, 144))], "UTC", 10
+    )
+    bundle = save_seasonal_bundle(tmp_path, reference)
+    keys = [
+        "NWDAF/NUM_OF_UE/cell=000000001",
+        "NWDAF/NUM_OF_UE/cell=000000002",
+        "NWDAF/NUM_OF_UE/cell=00000000a",
+    ]
+    ts = day[:30] + 7 * 144 * STEP  # a week later, same slots of the day
+    values = {k: np.full(30, 200.0) for k in keys}
+    sw = SeriesWindows(bundle, capacity=1)  # grows while series arrive
+    got: dict[tuple[str, int], np.ndarray] = {}
+    for lo, hi in [(0, 7), (7, 19), (19, 30)]:
+        batch = sw.add(Point(k, int(ts[i]), float(values[k][i])) for i in range(lo, hi) for k in keys)
+        got |= {(k, end): w for k, end, w in zip(batch.keys, batch.end_ms, batch.windows, strict=True)}
+    residuals = {}
+    for k in keys:
+        offline = bundle.preprocess(ts, values[k], series=k)
+        streamed = np.stack([got[(k, int(end))] for end in ts[11:]])
+        np.testing.assert_allclose(streamed, offline, rtol=1e-6)
+        residuals[k] = streamed[..., -1]
+    np.testing.assert_allclose(residuals[keys[0]], np.log1p(200) - np.log1p(100), rtol=1e-4)
+    assert not np.allclose(residuals[keys[1]], residuals[keys[0]])
+    np.testing.assert_allclose(residuals[keys[2]], 0.0)  # not in the reference

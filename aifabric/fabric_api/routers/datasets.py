@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from aifabric.datasets import service
 from aifabric.datasets.loader import LoadOptions
+from aifabric.datasets.refs import NAME_PATTERN
 from aifabric.datasets.schemas import (
-    NAME_PATTERN,
     DatasetCreate,
     DatasetPublic,
     DatasetsPublic,

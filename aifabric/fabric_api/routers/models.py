@@ -30,7 +30,8 @@ def list_models(settings: SettingsDep, tenant: TenantDep) -> catalog.RegisteredM
 
 @router.get("/definitions", response_model=list[DefinitionPublic], responses=responses())
 def list_definitions(session: SessionDep, tenant: TenantDep) -> list[DefinitionPublic]:
-    """Onboarded model definitions (built-in ones: ``lstm_ae``, ``lstm_ae_log``, ``lstm_ae_cyclic``)."""
+    """Onboarded model definitions (built in: ``lstm_ae``, ``lstm_ae_log``, ``lstm_ae_cyclic``,
+    ``lstm_ae_seasonal``)."""
     return definitions.list_definitions(session, tenant=tenant)
 
 
