@@ -6,5 +6,5 @@ from __future__ import annotations
 __all__ = ["NAME_PATTERN", "REF_PATTERN"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(@[0-9]{1,9})?$"
+REF_PATTERN = NAME_PATTERN.removesuffix("$") + r"(@[0-9]{1,9})?$"
 """A dataset version reference: ``name`` (latest), ``name@N`` or a version id."""

@@ -167,24 +167,17 @@ def windows_from_frame(
         seg: {k: [] for k in ("features", "ts", "values", "labels", "series")}
         for seg in ("train", "val", "test")
     }
-    reference = None
-    grids = [
-        (str(name), _series_grid(group, metric, slot_ms)) for name, group in frame.groupby(SERIES, sort=True)
-    ]
-    if definition.uses_reference:
-        reference = SeasonalReference.fit(
-            (
-                (name, ts[ts < cuts[0]], full[metric].to_numpy(dtype=np.float64)[ts < cuts[0]])
-                for name, full in grids
-                for ts in (full[TIMESTAMP].to_numpy(),)
-            ),
-            definition.timezone,
-            slot_ms // 60_000,
-        )
-    for idx, (name, full) in enumerate(grids):
+    series = []
+    for name, group in frame.groupby(SERIES, sort=True):
+        full = _series_grid(group, metric, slot_ms)
         ts = full[TIMESTAMP].to_numpy()
-        values = full[metric].to_numpy(dtype=np.float64)
         labels = full[LABEL].to_numpy() if LABEL in full.columns else np.zeros(ts.size, dtype=np.int8)
+        series.append((str(name), ts, full[metric].to_numpy(dtype=np.float64), labels))
+    reference = None
+    if definition.uses_reference:
+        train_points = ((name, ts[ts < cuts[0]], values[ts < cuts[0]]) for name, ts, values, _ in series)
+        reference = SeasonalReference.fit(train_points, definition.timezone, slot_ms // 60_000)
+    for idx, (name, ts, values, labels) in enumerate(series):
         if reference is None:
             feats = definition.featurize(ts, values)
         else:
